@@ -1,0 +1,1 @@
+"""Accounts that sign in to the service: hospital system clients, administrators (more roles later)."""

@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: every access attempt, allowed or denied, as one hash-chained event."""

@@ -1,0 +1,54 @@
+"""The closed vocabularies of an audit event: what was attempted, how it was decided, on what kind of thing.
+
+Values are stored in the chain and hashed, so they are stable strings: rename a member, never its value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """What the actor attempted (one per route family, plus the service's own audit operations)."""
+
+    SIGN_IN = "sign-in"
+    UPLOAD = "upload"
+    SEARCH = "search"
+    RETRIEVE = "retrieve"
+    RETRIEVE_METADATA = "retrieve-metadata"
+    RETRIEVE_FRAMES = "retrieve-frames"
+    RETRIEVE_BULKDATA = "retrieve-bulkdata"
+    RETRIEVE_RENDERED = "retrieve-rendered"
+    RETRIEVE_THUMBNAIL = "retrieve-thumbnail"
+    REGISTER_XREF = "register-xref"
+    UPLOAD_REPORT = "upload-report"
+    LIST_REPORTS = "list-reports"
+    READ_REPORT = "read-report"
+    CREATE_INSTITUTION = "create-institution"
+    CREATE_ACCOUNT = "create-account"
+    READ_AUDIT = "read-audit"
+    VERIFY_AUDIT = "verify-audit"
+    EXPORT_AUDIT = "export-audit"
+    CHECKPOINT_AUDIT = "checkpoint-audit"
+
+
+class AuditDecision(StrEnum):
+    """``allow``: served. ``deny``: refused by authentication or authorization (401, 403, 404). ``error``: the
+    request failed for another reason (malformed, too large, a backend down); ``outcome`` names it."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ERROR = "error"
+
+
+class TargetKind(StrEnum):
+    """What the pseudonymous ``target_id`` names; never an identifier a person could be found by."""
+
+    STUDY = "study"
+    SERIES = "series"
+    INSTANCE = "instance"
+    REPORT = "report"
+    PERSON = "person"
+    INSTITUTION = "institution"
+    ACCOUNT = "account"
+    AUDIT_TRAIL = "audit-trail"

@@ -1,0 +1,26 @@
+"""Imports every model so ``Base.metadata`` is complete (Alembic autogenerate and test schemas)."""
+
+from imaging_cloud.accounts.models import Account
+from imaging_cloud.audit.models import AccessEvent, AuditChainHead, AuditCheckpoint
+from imaging_cloud.db.base import Base
+from imaging_cloud.dimse.models import DimsePeer
+from imaging_cloud.identity.models import HealthCard, Institution, PatientXref, Person
+from imaging_cloud.reports.models import Report
+from imaging_cloud.studies.models import Instance, Series, Study
+
+__all__ = [
+    "AccessEvent",
+    "Account",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "Base",
+    "DimsePeer",
+    "HealthCard",
+    "Instance",
+    "Institution",
+    "PatientXref",
+    "Person",
+    "Report",
+    "Series",
+    "Study",
+]

@@ -1,0 +1,1 @@
+"""People, their health cards, and hospitals' local patient ids pointing at them."""

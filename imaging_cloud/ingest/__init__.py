@@ -1,0 +1,1 @@
+"""The one ingest function behind STOW-RS (and DIMSE C-STORE): resolve, de-identify, verify, store, index."""

@@ -1,0 +1,306 @@
+"""Ingest one DICOM instance: parse → resolve person → de-identify → verify → store → index, all or nothing.
+
+Called by STOW-RS now and by the DIMSE C-STORE SCP later. Each instance is its own unit of work: a failure leaves
+no object and no row (the unit of work deletes the object it wrote when the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom._uid_dict import UID_dictionary
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+import deidentify
+from imaging_cloud.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from imaging_cloud.dicomweb.attributes import (
+    SERIES_KEYWORDS,
+    STUDY_KEYWORDS,
+    dataset_json,
+    level_json,
+)
+from imaging_cloud.errors import ServiceUnavailable
+from imaging_cloud.identity.models import Person
+from imaging_cloud.identity.service import known_identifiers, resolve_person
+from imaging_cloud.ingest.outcome import Failed, FailureReason, Outcome, Stored
+from imaging_cloud.keys import KeyRing
+from imaging_cloud.storage.protocol import ObjectStore, instance_key
+from imaging_cloud.studies.models import Instance, Series, Study
+
+logger = logging.getLogger(__name__)
+
+#: Values larger than this stay on disk while the header is parsed and de-identified.
+DEFER_SIZE = 256 * 1024
+UNDEFINED_LENGTH = 0xFFFFFFFF
+#: A racing instance can lose the study, the series and the instance insert in turn; each loss is one attempt.
+_ATTEMPTS = 6
+
+
+class _Refused(Exception):
+    def __init__(self, reason: FailureReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def is_storage_sop_class(uid: str) -> bool:
+    entry = UID_dictionary.get(uid)
+    return entry is not None and entry[1] == "SOP Class" and "Storage" in entry[0]
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    profile: deidentify.Profile = deidentify.CLINICAL_SHARING
+
+
+class Ingestor:
+    """Holds what ingest needs; one per running service, shared by threads."""
+
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        store: ObjectStore,
+        keys: KeyRing,
+        settings: IngestSettings | None = None,
+    ) -> None:
+        self._units = units
+        self._store = store
+        self._keys = keys
+        self._settings = settings or IngestSettings()
+        self._deid_keys = deidentify.Keys(uid_key=keys.uid_key)
+
+    def ingest(self, source: BinaryIO, *, institution_id: int, expected_study_uid: str | None = None) -> Outcome:
+        """Ingest one Part 10 object read from ``source``; never raises for bad input, only for our faults."""
+        start = source.tell()
+        sop_class: str | None = None
+        sop_uid: str | None = None
+        for attempt in range(_ATTEMPTS):
+            source.seek(start)  # de-identification works in place: every attempt starts from the sent bytes
+            try:
+                dataset = self._read(source)
+                sop_class = str(dataset.get("SOPClassUID", "")) or None
+                sop_uid = str(dataset.get("SOPInstanceUID", "")) or None
+                self._validate(dataset)
+                with self._units() as uow:
+                    return self._ingest_in_unit(uow, dataset, institution_id, expected_study_uid)
+            except _Refused as refused:
+                return Failed(refused.reason, refused.detail, sop_class, sop_uid)
+            except (IntegrityError, OperationalError):
+                # Another request created the same study/series/instance (or held the SQLite lock) first:
+                # the unit rolled back and removed our object; try again against the now-committed rows.
+                if attempt == _ATTEMPTS - 1:
+                    raise ServiceUnavailable("the index is busy; retry the upload", code="index-busy") from None
+                logger.info("ingest retry after a concurrent write (attempt %d)", attempt + 1)
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not security)
+        raise AssertionError("unreachable")
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read(source: BinaryIO) -> Dataset:
+        start = source.tell()
+        end = source.seek(0, 2)
+        source.seek(start)
+        head = source.read(132)
+        source.seek(start)
+        # Part 10 without the 128-byte preamble (what some clients write for in-memory datasets) starts
+        # straight with the File Meta group; anything else must carry the preamble and "DICM".
+        without_preamble = head[128:132] != b"DICM" and head[:2] == b"\x02\x00"
+        try:
+            dataset = pydicom.dcmread(source, defer_size=DEFER_SIZE, force=without_preamble)
+        except InvalidDicomError:
+            raise _Refused(FailureReason.CANNOT_UNDERSTAND, "not a DICOM Part 10 object") from None
+        except Exception:  # pydicom raises many types on truncated or corrupt input
+            raise _Refused(FailureReason.CANNOT_UNDERSTAND, "the DICOM object cannot be parsed") from None
+        if dataset.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            # Deflated data sets are read from an inflated copy: their positions are not file offsets, and a
+            # truncated deflate stream already fails to inflate above.
+            _check_declared_lengths(dataset, end)
+        return dataset
+
+    @staticmethod
+    def _validate(dataset: Dataset) -> None:
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            if not str(dataset.get(keyword, "")).strip():
+                raise _Refused(FailureReason.DATASET_DOES_NOT_MATCH, f"{keyword} is missing")
+        if not is_storage_sop_class(str(dataset.SOPClassUID)):
+            raise _Refused(FailureReason.SOP_CLASS_NOT_SUPPORTED, "SOP Class is not a storage SOP Class")
+
+    def _ingest_in_unit(
+        self, uow: UnitOfWork, source_ds: Dataset, institution_id: int, expected_study_uid: str | None
+    ) -> Outcome:
+        session = uow.session
+        if expected_study_uid is not None and str(source_ds.StudyInstanceUID) != expected_study_uid:
+            raise _Refused(FailureReason.STUDY_UID_MISMATCH, "StudyInstanceUID differs from the study in the URL")
+        person = resolve_person(
+            session,
+            self._keys,
+            institution_id,
+            str(source_ds.get("PatientID", "")),
+            str(source_ds.get("IssuerOfPatientID", "")),
+        )
+        if person is None:
+            raise _Refused(
+                FailureReason.UNKNOWN_PATIENT,
+                "PatientID is neither a registered cross-reference nor a valid national ID",
+            )
+
+        uid_key = self._keys.uid_key
+        study_uid = deidentify.remap_uid(str(source_ds.StudyInstanceUID), uid_key)
+        sop_uid = deidentify.remap_uid(str(source_ds.SOPInstanceUID), uid_key)
+        sop_class = str(source_ds.SOPClassUID)
+        study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+        if study is not None and study.person_id != person.id:
+            raise _Refused(
+                FailureReason.STUDY_PATIENT_CONFLICT, "this study was stored earlier for a different patient"
+            )
+        existing = session.scalar(select(Instance).where(Instance.sop_uid == sop_uid))
+        if existing is not None:
+            series_uid = session.scalar(select(Series.series_uid).where(Series.id == existing.series_id))
+            return Stored(sop_class, study_uid, str(series_uid), sop_uid, already_present=True)
+
+        original_uids = deidentify.collect_uids(source_ds)  # before de-identification, which works in place
+        known = known_identifiers(session, self._keys, person)
+        try:
+            result = deidentify.deidentify(
+                source_ds,
+                profile=self._settings.profile,
+                keys=self._deid_keys,
+                subject=deidentify.Subject(pseudonym=person.pseudonym, known=known, person_ref=person.national_id_hash),
+            )
+        except deidentify.DeidentificationError as exc:
+            raise _Refused(FailureReason.DEIDENTIFICATION_REFUSED, f"de-identification refused: {exc.code}") from None
+        deidentified = result.dataset
+        series_uid = str(deidentified.SeriesInstanceUID)
+        key = instance_key(study_uid, series_uid, sop_uid)
+        with tempfile.TemporaryFile(prefix="ingest-") as spool:
+            encoded = self._encode(deidentified, spool)
+            # Verify the very bytes that will be stored, not a re-encoding of the dataset.
+            findings = deidentify.verify(encoded, result.known, original_uids=original_uids)
+            if findings:
+                kinds = sorted({f.kind for f in findings})
+                raise _Refused(
+                    FailureReason.RESIDUAL_IDENTIFIERS,
+                    "identifiers remain after de-identification: " + ", ".join(kinds),
+                )
+            metadata = dataset_json(deidentified)
+            study = study or self._new_study(session, deidentified, metadata, study_uid, person, institution_id)
+            series = self._series(session, study, deidentified, metadata, series_uid)
+            session.add(
+                Instance(
+                    sop_uid=sop_uid,
+                    sop_class_uid=sop_class,
+                    series_id=series.id,
+                    study_id=study.id,
+                    institution_id=institution_id,
+                    instance_number=_int_or_none(deidentified.get("InstanceNumber")),
+                    number_of_frames=_int_or_none(deidentified.get("NumberOfFrames")) or 1,
+                    rows=_int_or_none(deidentified.get("Rows")),
+                    columns=_int_or_none(deidentified.get("Columns")),
+                    transfer_syntax_uid=str(deidentified.file_meta.TransferSyntaxUID),
+                    object_key=key,
+                    size=len(encoded),
+                    sha256=hashlib.sha256(encoded).hexdigest(),
+                    attributes=metadata,
+                )
+            )
+            # Claim the rows before writing the object: a racing upload of the same instance now blocks on (or
+            # fails at) the unique instance row before it writes anything, so no rollback can ever delete an
+            # object that another transaction is about to commit a row for.
+            session.flush()
+            spool.seek(0)
+            uow.wrote(key)
+            self._store.put(key, spool, size=len(encoded))
+        return Stored(sop_class, study_uid, series_uid, sop_uid)
+
+    @staticmethod
+    def _encode(dataset: Dataset, spool: BinaryIO) -> bytes:
+        """Write the Part 10 encoding to ``spool`` and return it (objects are bounded by the part size limit)."""
+        try:
+            pydicom.dcmwrite(spool, dataset, enforce_file_format=True)
+        except Exception:
+            raise _Refused(
+                FailureReason.CANNOT_UNDERSTAND, "the DICOM object cannot be re-encoded (truncated or corrupt)"
+            ) from None
+        spool.seek(0)
+        return spool.read()
+
+    @staticmethod
+    def _new_study(
+        session: Session,
+        ds: Dataset,
+        metadata: dict[str, Any],
+        study_uid: str,
+        person: Person,
+        institution_id: int,
+    ) -> Study:
+        study = Study(
+            study_uid=study_uid,
+            person_id=person.id,
+            institution_id=institution_id,
+            study_date=str(ds.get("StudyDate", "") or ""),
+            study_time=str(ds.get("StudyTime", "") or ""),
+            study_description=str(ds.get("StudyDescription", "") or "")[:256],
+            study_id=str(ds.get("StudyID", "") or "")[:16],
+            accession_number=str(ds.get("AccessionNumber", "") or "")[:16],
+            attributes=level_json(metadata, STUDY_KEYWORDS),
+        )
+        session.add(study)
+        session.flush()
+        return study
+
+    @staticmethod
+    def _series(session: Session, study: Study, ds: Dataset, metadata: dict[str, Any], series_uid: str) -> Series:
+        series = session.scalar(select(Series).where(Series.series_uid == series_uid))
+        if series is not None:
+            return series
+        modality = str(ds.get("Modality", "") or "")
+        body_part = str(ds.get("BodyPartExamined", "") or "")
+        series = Series(
+            series_uid=series_uid,
+            study_id=study.id,
+            modality=modality,
+            series_number=_int_or_none(ds.get("SeriesNumber")),
+            series_description=str(ds.get("SeriesDescription", "") or "")[:256],
+            body_part=body_part[:64],
+            attributes=level_json(metadata, SERIES_KEYWORDS),
+        )
+        session.add(series)
+        study.modalities = _add_to_multivalue(study.modalities, modality)
+        study.body_parts = _add_to_multivalue(study.body_parts, body_part)
+        session.flush()
+        return series
+
+
+def _check_declared_lengths(dataset: Dataset, end: int) -> None:
+    """Refuse a truncated object or one declaring a value longer than the file (pydicom reads such values short)."""
+    for raw in dataset._dict.values():  # raw elements still carry where their value sits in the file
+        if isinstance(raw, RawDataElement) and raw.length != UNDEFINED_LENGTH and raw.value_tell + raw.length > end:
+            raise _Refused(FailureReason.CANNOT_UNDERSTAND, "a value is longer than the object (truncated or corrupt)")
+
+
+def _add_to_multivalue(current: str, value: str) -> str:
+    values = [v for v in current.split("\\") if v]
+    if value and value not in values:
+        values.append(value)
+    return "\\".join(values)
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return None

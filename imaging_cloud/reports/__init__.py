@@ -1,0 +1,1 @@
+"""Diagnostic reports (PDF, text, DICOM SR, Encapsulated PDF) stored beside their study."""

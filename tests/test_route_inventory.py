@@ -1,0 +1,49 @@
+"""Every route outside the public allowlist demands a token: a new route cannot ship unauthenticated."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from imaging_cloud.app import PUBLIC_PATHS
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from its OpenAPI document (included routers are nested objects)."""
+    return [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def test_every_non_public_route_answers_401_without_a_token(app: FastAPI, client: TestClient) -> None:
+    checked = 0
+    for method, path in _routes(app):
+        if path in PUBLIC_PATHS:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "1.2.3", path)
+        response = client.request(method, concrete)
+        assert response.status_code == 401, f"{method} {path} answered {response.status_code} without a token"
+        assert response.json()["code"] == "token-missing"
+        checked += 1
+    assert checked >= 5
+
+
+def test_every_non_public_route_rejects_a_forged_token(app: FastAPI, client: TestClient) -> None:
+    forged = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIn0."
+    for method, path in _routes(app):
+        if path in PUBLIC_PATHS:
+            continue
+        response = client.request(
+            method, re.sub(r"\{[^}]+\}", "1.2.3", path), headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert response.status_code == 401, f"{method} {path} accepted an unsigned token"
+
+
+def test_public_routes_are_only_health_sign_in_and_docs(app: FastAPI) -> None:
+    public = {path for _method, path in _routes(app) if path in PUBLIC_PATHS}
+    assert public <= {"/healthz", "/auth/token", "/.well-known/jwks.json"}
