@@ -29,6 +29,9 @@ PERSON_ROLES: frozenset[Role] = frozenset({Role.PATIENT, Role.PROXY})
 PERSON_REF_CLAIM = "person_ref"
 """The token claim (in ``Claims.extra``) holding the signed-in person's pseudonymous reference."""
 
+ACTING_FOR_CLAIM = "acting_for"
+"""The token claim (in ``Claims.extra``) of a proxy token: the person the family member acts for."""
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -36,7 +39,8 @@ class Principal:
 
     ``subject`` is the token subject (an account or person identifier, never a national ID), ``token_id`` the
     token's ``jti`` (for revocation and the audit trail), ``person_ref`` the signed-in person (patients and
-    proxies: the proxy's own person; whom they act for comes from proxy facts, not from the token).
+    proxies: the proxy's own person), ``acting_for`` whom a proxy acts for. The token only names that person;
+    whether the family link still stands is a fact checked on every request.
     Construction enforces the role invariants the policy relies on.
     """
 
@@ -45,6 +49,7 @@ class Principal:
     institution: str | None
     token_id: str
     person_ref: str | None = None
+    acting_for: str | None = None
 
     def __post_init__(self) -> None:
         if not self.subject or not self.token_id:
@@ -53,6 +58,10 @@ class Principal:
             raise ValueError(f"a {self.role} principal must be bound to an institution")
         if self.role in PERSON_ROLES and not self.person_ref:
             raise ValueError(f"a {self.role} principal must carry a person reference")
+        if (self.role is Role.PROXY) != (self.acting_for is not None):
+            raise ValueError("exactly the proxy principals name the person they act for")
+        if self.acting_for is not None and self.acting_for == self.person_ref:
+            raise ValueError("a person does not act as their own proxy")
 
     @classmethod
     def from_claims(cls, claims: Claims) -> Principal:
@@ -69,6 +78,9 @@ class Principal:
         person_ref = claims.extra.get(PERSON_REF_CLAIM)
         if person_ref is not None and not isinstance(person_ref, str):
             raise InvalidToken("token-invalid", "bad-person-ref")
+        acting_for = claims.extra.get(ACTING_FOR_CLAIM)
+        if acting_for is not None and not isinstance(acting_for, str):
+            raise InvalidToken("token-invalid", "bad-acting-for")
         try:
             return cls(
                 subject=claims.subject,
@@ -76,6 +88,7 @@ class Principal:
                 institution=claims.institution,
                 token_id=claims.jti,
                 person_ref=person_ref,
+                acting_for=acting_for,
             )
         except ValueError:
             raise InvalidToken("token-invalid", "principal-invariant") from None

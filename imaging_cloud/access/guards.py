@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from auth.policy import Action, decide
+from auth.policy import NO_FACTS, Action, decide
 from auth.principals import Principal
 from imaging_cloud.access.principal import CurrentPrincipal
 from imaging_cloud.errors import Forbidden, Unauthenticated
@@ -21,7 +21,7 @@ def require_action(action: Action) -> Callable[[Request, Principal], Principal]:
     """A dependency that lets the request through only if policy allows ``action`` for the caller."""
 
     def guard(request: Request, principal: CurrentPrincipal) -> Principal:
-        decision = decide(principal, action, None, dt.datetime.now(dt.UTC))
+        decision = decide(principal, action, None, NO_FACTS, dt.datetime.now(dt.UTC))
         request.state.access_decision = decision  # the basis the request's audit event records
         if not decision.allowed:
             raise Forbidden(decision.reason, code="action-not-allowed")

@@ -19,5 +19,7 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(32))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), default=None, index=True)
     display_name: Mapped[str] = mapped_column(String(256), default="")
+    practitioner_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """A doctor's practitioner number at their institution (shown to patients in "who viewed my data")."""
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

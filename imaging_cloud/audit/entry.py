@@ -88,6 +88,7 @@ class Actor:
             role=principal.role.value,
             institution=principal.institution,
             token_id=principal.token_id,
+            acting_for=principal.acting_for,
         )
 
 

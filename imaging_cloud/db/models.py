@@ -2,10 +2,20 @@
 
 from imaging_cloud.accounts.models import Account
 from imaging_cloud.audit.models import AccessEvent, AuditChainHead, AuditCheckpoint
+from imaging_cloud.consent.models import (
+    BreakGlassSession,
+    CodeAttempt,
+    CodeSession,
+    Grant,
+    OneTimeCode,
+    ProxyLink,
+    StaffSession,
+)
 from imaging_cloud.db.base import Base
 from imaging_cloud.dimse.models import DimsePeer
 from imaging_cloud.identity.models import HealthCard, Institution, PatientXref, Person
 from imaging_cloud.reports.models import Report
+from imaging_cloud.sessions.models import RefreshToken, RevokedToken
 from imaging_cloud.studies.models import Instance, Series, Study
 
 __all__ = [
@@ -14,13 +24,22 @@ __all__ = [
     "AuditChainHead",
     "AuditCheckpoint",
     "Base",
+    "BreakGlassSession",
+    "CodeAttempt",
+    "CodeSession",
     "DimsePeer",
+    "Grant",
     "HealthCard",
     "Instance",
     "Institution",
+    "OneTimeCode",
     "PatientXref",
     "Person",
+    "ProxyLink",
+    "RefreshToken",
     "Report",
+    "RevokedToken",
     "Series",
+    "StaffSession",
     "Study",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imaging_cloud.db.base import Base, UtcDateTime, utcnow
@@ -17,6 +17,8 @@ class Institution(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     """Short public code (e.g. ``SXPH``); appears in tokens and audit events."""
     name: Mapped[str] = mapped_column(String(256))
+    own_institution_access: Mapped[bool] = mapped_column(default=True, server_default=true())
+    """Whether this institution's doctors see, without a grant, the studies the institution itself uploaded."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from auth.principals import PERSON_REF_CLAIM, Principal, Role
+from auth.principals import ACTING_FOR_CLAIM, PERSON_REF_CLAIM, Principal, Role
 from auth.tokens import Claims, InvalidToken
 
 AT = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -40,10 +40,31 @@ def test_institution_roles_become_principals_bound_to_their_institution(role: Ro
     assert principal == Principal(subject="account:1", role=role, institution="H1", token_id="jti-1")
 
 
-@pytest.mark.parametrize("role", [Role.PATIENT, Role.PROXY])
-def test_person_roles_carry_the_person_reference_from_the_token(role: Role) -> None:
-    principal = Principal.from_claims(claims(role.value, extra={PERSON_REF_CLAIM: "person-9"}))
-    assert (principal.role, principal.person_ref, principal.institution) == (role, "person-9", None)
+def test_patients_carry_the_person_reference_from_the_token() -> None:
+    principal = Principal.from_claims(claims("patient", extra={PERSON_REF_CLAIM: "person-9"}))
+    assert (principal.role, principal.person_ref, principal.institution) == (Role.PATIENT, "person-9", None)
+    assert principal.acting_for is None
+
+
+def test_proxies_carry_both_their_own_person_and_the_person_they_act_for() -> None:
+    extra = {PERSON_REF_CLAIM: "person-9", ACTING_FOR_CLAIM: "person-7"}
+    principal = Principal.from_claims(claims("proxy", extra=extra))
+    assert (principal.role, principal.person_ref, principal.acting_for) == (Role.PROXY, "person-9", "person-7")
+
+
+@pytest.mark.parametrize(
+    ("role", "extra"),
+    [
+        ("proxy", {PERSON_REF_CLAIM: "person-9"}),
+        ("proxy", {PERSON_REF_CLAIM: "person-9", ACTING_FOR_CLAIM: "person-9"}),
+        ("patient", {PERSON_REF_CLAIM: "person-9", ACTING_FOR_CLAIM: "person-7"}),
+        ("proxy", {PERSON_REF_CLAIM: "person-9", ACTING_FOR_CLAIM: 7}),
+    ],
+    ids=["proxy-for-nobody", "proxy-for-self", "patient-acting-for", "acting-for-int"],
+)
+def test_acting_for_is_exactly_the_proxies_and_never_oneself(role: str, extra: dict[str, object]) -> None:
+    with pytest.raises(InvalidToken):
+        Principal.from_claims(claims(role, extra=extra))
 
 
 @pytest.mark.parametrize("role", [Role.AUDITOR, Role.ADMIN])

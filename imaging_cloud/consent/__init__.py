@@ -1,0 +1,1 @@
+"""The patient's consent: grants, one-time codes, family proxies, break-glass and staff-assisted sessions."""
