@@ -6,7 +6,9 @@ and not allowed means 403. The service loads the ``AccessFacts`` (grants, one-ti
 break-glass and staff-assisted sessions) that concern the principal, calls ``decide``, enforces the result and
 records its ``basis`` on the audit event.
 
-Bases, from the narrowest to the widest (the first that applies is the one recorded):
+Bases (for a doctor, the patient's consent — grant, then code, then break-glass — is preferred over
+own-institution, because it covers the whole study while own-institution covers only the institution's own
+instances):
 
 =======================  ===================================================================================
 ``own-data``             a patient, on their own studies and their own consent
@@ -568,11 +570,13 @@ def _study_action(
                 return Decision.allow(basis.name, basis.reason)
         return Decision.deny("no active family link with the right to view this person's studies", visible=False)
     if role is Role.DOCTOR:
-        if facts.own_institution_access and principal.institution in study.uploaded_by:
-            return Decision.allow(OWN_INSTITUTION, "study uploaded by the doctor's own institution")
+        # The patient's consent first: it covers the whole study, while own-institution covers only the
+        # instances the doctor's institution uploaded.
         for basis in _doctor_bases(principal, facts, now):
             if basis.person_ref == study.person_ref and basis.scope.admits(study):
                 return Decision.allow(basis.name, basis.reason)
+        if facts.own_institution_access and principal.institution in study.uploaded_by:
+            return Decision.allow(OWN_INSTITUTION, "study uploaded by the doctor's own institution")
         return Decision.deny(
             "no grant, one-time code, own-institution rule or break-glass covers this study", visible=False
         )

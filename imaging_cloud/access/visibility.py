@@ -17,6 +17,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from auth.policy import (
+    OWN_INSTITUTION,
+    OWN_UPLOAD,
     AccessFacts,
     Action,
     Decision,
@@ -40,7 +42,8 @@ class StudyAccess:
     study: Study
     decision: Decision
     institution_id: int | None
-    """Kept for callers that narrow by the uploading institution; instance narrowing is ``visible_instances``."""
+    """Set when the study is seen only through the principal's institution (hospital read-back, own-institution
+    doctors): instances and reports are then narrowed to what that institution uploaded."""
 
 
 AuthorizedStudy = NewType("AuthorizedStudy", StudyAccess)
@@ -166,7 +169,8 @@ def authorize_study(
     now = _now()
     decision = decide(principal, action, study_facts(session, study), facts or load_facts(session, principal, now), now)
     _enforce(decision, NotFound("study not found", code="study-not-found", audit_reason=decision.reason))
-    institution_id = institution_id_of(session, principal) if principal.institution else None
+    narrowed = decision.basis in (OWN_UPLOAD, OWN_INSTITUTION)
+    institution_id = institution_id_of(session, principal) if narrowed else None
     return AuthorizedStudy(StudyAccess(study=study, decision=decision, institution_id=institution_id))
 
 
