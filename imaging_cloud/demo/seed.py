@@ -10,6 +10,7 @@ stores nothing new) and the uploader's resume state skips what was stored alread
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import shutil
@@ -75,6 +76,7 @@ class DemoStudy:
     patient_id: str
     """The institution's local patient id (a cross-reference to the person)."""
     spec: StudySpec
+    study_date: dt.date
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,20 @@ def demo_patients(count: int) -> list[SyntheticPatient]:
     return list(patients.values())
 
 
+REPEAT_EVERY = 3
+"""Every third patient also has a repeat chest CT at the other hospital three weeks after the first: the
+duplicate exams (about 30% of patients) the duplicate-exam hint exists to prevent."""
+REPEAT_AFTER = dt.timedelta(days=21)
+
+
+def _study_date(key: str) -> dt.date:
+    """A deterministic date in 2025–2026 (the same in every data dir: the UIDs are deterministic too)."""
+    return dt.date(2025, 1, 1) + dt.timedelta(days=zlib.crc32(key.encode()) % 600)
+
+
 def demo_plan(scale: DemoScale) -> list[DemoStudy]:
-    """Each patient: a CT at a home hospital and an MR, CR or US at another, so one person spans hospitals."""
+    """Each patient: a CT at a home hospital and an MR, CR or US at another, so one person spans hospitals;
+    every third patient also a repeat CT at the other hospital (a duplicate exam)."""
     size = scale.rows
     others = [
         ("mr", StudySpec("MR", "HEAD", "头颅MR平扫", scale.mr_slices, size, size)),
@@ -119,17 +133,18 @@ def demo_plan(scale: DemoScale) -> list[DemoStudy]:
     for index in range(scale.patients):
         home = INSTITUTIONS[index % len(INSTITUTIONS)]
         away = INSTITUTIONS[(index + 1) % len(INSTITUTIONS)]
-        plan.append(
-            DemoStudy(
-                f"patient-{index + 1}-ct",
-                index,
-                home,
-                f"{home.code}{100001 + index}",
-                StudySpec("CT", "CHEST", "胸部CT平扫", scale.ct_slices, size, size),
-            )
-        )
+        chest_ct = StudySpec("CT", "CHEST", "胸部CT平扫", scale.ct_slices, size, size)
+        ct_key = f"patient-{index + 1}-ct"
+        ct_date = _study_date(ct_key)
+        plan.append(DemoStudy(ct_key, index, home, f"{home.code}{100001 + index}", chest_ct, ct_date))
         suffix, spec = others[index % len(others)]
-        plan.append(DemoStudy(f"patient-{index + 1}-{suffix}", index, away, f"{away.code}{200001 + index}", spec))
+        key = f"patient-{index + 1}-{suffix}"
+        plan.append(DemoStudy(key, index, away, f"{away.code}{200001 + index}", spec, _study_date(key)))
+        if index % REPEAT_EVERY == 0:
+            repeat = f"patient-{index + 1}-ct-repeat"
+            plan.append(
+                DemoStudy(repeat, index, away, f"{away.code}{200001 + index}", chest_ct, ct_date + REPEAT_AFTER)
+            )
     return plan
 
 
@@ -156,6 +171,7 @@ def write_study_files(study: DemoStudy, patient: SyntheticPatient, folder: Path)
         institution=study.institution.name,
         seed=zlib.crc32(study.key.encode()),
         study_uid=study_uid,
+        study_date=study.study_date,
     )
     for number, ds in enumerate(datasets, start=1):
         sop_uid = _uid(study.key, "instance", str(number))

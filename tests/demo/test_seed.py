@@ -26,8 +26,11 @@ from imaging_cloud.settings import Settings
 from imaging_cloud.studies.models import Instance, Series, Study
 
 TINY = DemoScale(rows=64, ct_slices=2, mr_slices=2, us_frames=3)
-#: CT for every patient; then MR, CR, US, MR, CR for patients 1..5 (US is one multi-frame instance).
-TINY_INSTANCES = 5 * TINY.ct_slices + 2 * TINY.mr_slices + 2 + 1
+#: CT for every patient; then MR, CR, US, MR, CR for patients 1..5 (US is one multi-frame instance); a repeat CT
+#: (the duplicate exam) for patients 1 and 4.
+TINY_REPEATS = 2
+TINY_STUDIES = 10 + TINY_REPEATS
+TINY_INSTANCES = (5 + TINY_REPEATS) * TINY.ct_slices + 2 * TINY.mr_slices + 2 + 1
 
 
 def _counts(settings: Settings) -> dict[str, int]:
@@ -62,12 +65,12 @@ def test_demo_seeds_through_stow_and_every_account_signs_in(demo_settings: Setti
         "Account": len(seeded.accounts),
         "Person": 5,
         "PatientXref": 10,
-        "Study": 10,
-        "Series": 10,
+        "Study": TINY_STUDIES,
+        "Series": TINY_STUDIES,
         "Instance": TINY_INSTANCES,
-        "Report": 10,
+        "Report": TINY_STUDIES,
     }
-    assert (seeded.instances_stored, seeded.reports_created) == (TINY_INSTANCES, 10)
+    assert (seeded.instances_stored, seeded.reports_created) == (TINY_INSTANCES, TINY_STUDIES)
     assert {i.name for i in seeded.institutions} == {"山西省人民医院示例", "太原市中心医院示例", "大同市第三医院示例"}
     assert {a.role for a in seeded.accounts} == {
         r.value for r in (Role.ADMIN, Role.AUDITOR, Role.HOSPITAL, Role.DOCTOR, Role.SERVICE_DESK)
@@ -100,7 +103,7 @@ def test_seeding_twice_duplicates_nothing(demo_settings: Settings) -> None:
 
     assert _counts(demo_settings) == before
     assert (again.instances_stored, again.instances_already_present) == (0, TINY_INSTANCES)
-    assert (again.reports_created, again.reports_present) == (0, 10)
+    assert (again.reports_created, again.reports_present) == (0, TINY_STUDIES)
     assert again.accounts == first.accounts
 
 
