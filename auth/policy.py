@@ -6,9 +6,9 @@ and not allowed means 403. The service loads the ``AccessFacts`` (grants, one-ti
 break-glass and staff-assisted sessions) that concern the principal, calls ``decide``, enforces the result and
 records its ``basis`` on the audit event.
 
-Bases (for a doctor, the patient's consent — grant, then code, then break-glass — is preferred over
-own-institution, because it covers the whole study while own-institution covers only the institution's own
-instances):
+Bases (for a doctor, the most routine basis that loses nothing is recorded: a grant, then a one-time code —
+both cover the whole study —, then own-institution if the institution uploaded all of the study, then
+break-glass, then own-institution for the institution's part of a shared study):
 
 =======================  ===================================================================================
 ``own-data``             a patient, on their own studies and their own consent
@@ -20,6 +20,8 @@ instances):
 ``break-glass:<id>``     a doctor in an emergency session (all of one person's studies, time-boxed)
 ``staff-assisted:<id>``  service-desk staff serving the person in person (no images: list, codes, proxies)
 ``administrator``        an admin administering; ``auditor`` an auditor on the trail. Neither sees images.
+``role``                 the role alone allows it: a doctor redeeming a code or breaking the glass, a clerk
+                         starting an in-person session, a doctor or clerk running a (scope-filtered) search
 =======================  ===================================================================================
 
 Resources: ``StudyFacts`` for study actions (SEARCH about one study, RETRIEVE, READ_REPORT, UPLOAD_REPORT),
@@ -155,6 +157,13 @@ class Scope:
     date_to: str | None = None
 
     def __post_init__(self) -> None:
+        # A field the kind ignores would be a restriction the patient chose and the policy silently dropped.
+        if self.study_uids and self.kind is not ScopeKind.STUDIES:
+            raise ValueError("only a studies scope lists studies")
+        if self.modality is not None and self.kind is not ScopeKind.MODALITY:
+            raise ValueError("only a modality scope names a modality")
+        if (self.date_from is not None or self.date_to is not None) and self.kind is not ScopeKind.DATE_RANGE:
+            raise ValueError("only a date-range scope has dates")
         if self.kind is ScopeKind.STUDIES and not self.study_uids:
             raise ValueError("a studies scope lists at least one study")
         if self.kind is ScopeKind.MODALITY and not self.modality:
@@ -525,7 +534,7 @@ def _person_action(
         right = _PROXY_RIGHT_FOR.get(action)
         if right is not None and any(link.lets(principal, right, now) for link in links):
             return Decision.allow(PROXY, f"acting for a family member with the right to {right}")
-        if any(link.lets(principal, ProxyRight.VIEW, now) for link in links):
+        if any(link.lets(principal, some, now) for link in links for some in ProxyRight):
             return Decision.deny(f"the family link does not include the right to {action}", visible=True)
         return Decision.deny("no active family link to this person", visible=False)
     if role is Role.SERVICE_DESK:
@@ -535,10 +544,12 @@ def _person_action(
                     return Decision.allow(basis.name, "serving the person in person after an ID check")
                 return Decision.deny("service-desk staff cannot do this for the person", visible=True)
         return Decision.deny("no in-person session with this person", visible=False)
-    if role is Role.DOCTOR and action is Action.SEARCH:
+    if role is Role.DOCTOR:
         for basis in _doctor_bases(principal, facts, now):
             if basis.person_ref == person.person_ref:
-                return Decision.allow(basis.name, basis.reason)
+                if action is Action.SEARCH:
+                    return Decision.allow(basis.name, basis.reason)
+                return Decision.deny("doctors do not manage a person's consent", visible=True)
         return Decision.deny("no grant, code or emergency session for this person", visible=False)
     if role in (Role.ADMIN, Role.AUDITOR, Role.HOSPITAL, Role.DOCTOR):
         return Decision.deny(f"a {role} principal cannot {action} for a person", visible=False)
@@ -570,13 +581,25 @@ def _study_action(
                 return Decision.allow(basis.name, basis.reason)
         return Decision.deny("no active family link with the right to view this person's studies", visible=False)
     if role is Role.DOCTOR:
-        # The patient's consent first: it covers the whole study, while own-institution covers only the
-        # instances the doctor's institution uploaded.
-        for basis in _doctor_bases(principal, facts, now):
-            if basis.person_ref == study.person_ref and basis.scope.admits(study):
+        own = facts.own_institution_access and principal.institution in study.uploaded_by
+        entirely_own = own and study.uploaded_by <= {principal.institution}
+        covering = [
+            b
+            for b in _doctor_bases(principal, facts, now)
+            if b.person_ref == study.person_ref and b.scope.admits(study)
+        ]
+        # The most routine basis that loses nothing: the patient's consent (grant, code) covers the whole study;
+        # own-institution covers only the institution's own instances, so it comes first only when those are all
+        # of them; break-glass, the emergency last resort, only when nothing else covers the whole study.
+        for basis in covering:
+            if not basis.name.startswith("break-glass:"):
                 return Decision.allow(basis.name, basis.reason)
-        if facts.own_institution_access and principal.institution in study.uploaded_by:
+        if entirely_own:
             return Decision.allow(OWN_INSTITUTION, "study uploaded by the doctor's own institution")
+        if covering:
+            return Decision.allow(covering[0].name, covering[0].reason)
+        if own:
+            return Decision.allow(OWN_INSTITUTION, "study partly uploaded by the doctor's own institution")
         return Decision.deny(
             "no grant, one-time code, own-institution rule or break-glass covers this study", visible=False
         )
