@@ -233,14 +233,18 @@ class TokenIssuer:
         self,
         *,
         subject: str,
-        role: str,
+        role: str | None,
         ttl: dt.timedelta,
         now: dt.datetime | None = None,
         institution: str | None = None,
         extra: Mapping[str, object] | None = None,
     ) -> IssuedToken:
-        """A token valid from ``now`` for ``ttl``; ``extra`` adds claims but never overrides checked ones."""
-        if not subject or not role:
+        """A token valid from ``now`` for ``ttl``; ``extra`` adds claims but never overrides checked ones.
+
+        ``role=None`` leaves the ``role`` claim out, as an external identity provider's ID token does (the
+        development EHC issuer mints those); verify such tokens with ``require_role=False``.
+        """
+        if not subject or role == "":
             raise ValueError("subject and role must not be empty")
         if ttl <= dt.timedelta(0):
             raise ValueError("ttl must be positive")
@@ -258,12 +262,13 @@ class TokenIssuer:
             "iss": self.issuer,
             "aud": self.audience,
             "sub": subject,
-            "role": role,
             "iat": issued_at,
             "nbf": issued_at,
             "exp": expires,
             "jti": jti,
         }
+        if role is not None:
+            claims["role"] = role
         if institution is not None:
             claims["institution"] = institution
         token = jws.sign(claims, self._jose_key, headers={"kid": self.key.kid}, algorithm=self.key.alg)
@@ -374,6 +379,8 @@ class TokenVerifier:
 
     A token must name a ``kid`` found in the JWKS, and its ``alg`` must be both in ``algorithms`` and the
     key's own algorithm. Time claims are compared with ``leeway_seconds`` of clock skew allowed.
+    ``require_role`` and ``require_jti`` may be switched off for a trusted external issuer's OpenID Connect
+    ID tokens, which carry neither; the claims then read as ``""`` when absent (and are still checked if present).
     """
 
     def __init__(
@@ -383,6 +390,9 @@ class TokenVerifier:
         audience: str,
         algorithms: Sequence[str] = ("RS256", "ES256"),
         leeway_seconds: int = 30,
+        *,
+        require_role: bool = True,
+        require_jti: bool = True,
     ) -> None:
         pinned = frozenset(algorithms)
         if not pinned or not pinned <= SUPPORTED_ALGORITHMS:
@@ -395,6 +405,8 @@ class TokenVerifier:
         self.audience = audience
         self.algorithms = pinned
         self.leeway_seconds = leeway_seconds
+        self.require_role = require_role
+        self.require_jti = require_jti
         self._keys = _verification_keys(public_jwks, pinned)
 
     @property
@@ -446,8 +458,8 @@ class TokenVerifier:
         issued = _numeric_date(claims, "iat")
         not_before = _numeric_date(claims, "nbf") if "nbf" in claims else None
         subject = _nonempty_str(claims, "sub")
-        role = _nonempty_str(claims, "role")
-        jti = _nonempty_str(claims, "jti")
+        role = _nonempty_str(claims, "role") if self.require_role or "role" in claims else ""
+        jti = _nonempty_str(claims, "jti") if self.require_jti or "jti" in claims else ""
         institution = claims.get("institution")
         if institution is not None and (not isinstance(institution, str) or not institution):
             raise InvalidToken("token-invalid", "bad-institution")

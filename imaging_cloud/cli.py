@@ -36,6 +36,7 @@ from imaging_cloud.dimse.server import DEFAULT_AE_TITLE, DEFAULT_PORT, DimseOpti
 from imaging_cloud.dimse.tls import server_ssl_context
 from imaging_cloud.errors import ApiError
 from imaging_cloud.runtime import Runtime
+from imaging_cloud.sessions.signing_keys import rotate_signing_key
 from imaging_cloud.settings import Settings
 from imaging_cloud.storage.fsck import run_fsck
 from imaging_cloud.uploader.batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
@@ -144,10 +145,35 @@ def cmd_create_account(args: argparse.Namespace) -> int:
     if len(secret) < 12:
         raise UsageError("the secret must be at least 12 characters")
     with _bootstrap_session() as session:
-        account = create_account(session, args.username, secret, Role(args.role), args.institution, args.display_name)
+        account = create_account(
+            session,
+            args.username,
+            secret,
+            Role(args.role),
+            args.institution,
+            args.display_name,
+            practitioner_id=args.practitioner_id,
+        )
         print(f"account {account.username} created (id {account.id}, role {account.role})")
     if generated:
         print(f"secret (shown once, store it now): {secret}")
+    return EXIT_OK
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    try:
+        rotation = rotate_signing_key(settings, keep=args.keep)
+    except FileNotFoundError:
+        raise UsageError(f"no signing key at {settings.effective_jwt_signing_key_path} to rotate") from None
+    except OSError as exc:  # a read-only secret mount: rotate where the key is written, then redeploy it
+        raise UsageError(f"cannot replace the signing key: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"new signing key {rotation.new_kid}; {rotation.retired_kid} retired (still verifies)")
+    for kid in rotation.dropped_kids:
+        print(f"dropped {kid}: its tokens and checkpoints no longer verify")
+    print("restart the service workers to sign with the new key")
     return EXIT_OK
 
 
@@ -449,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     account.add_argument("--role", required=True, choices=[r.value for r in Role])
     account.add_argument("--institution", default=None, help="institution code (hospital, doctor, service-desk)")
     account.add_argument("--display-name", default="")
+    account.add_argument("--practitioner-id", default=None, help="a doctor's practitioner number")
     account.add_argument(
         "--secret-stdin",
         action="store_true",
@@ -464,6 +491,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_verify.set_defaults(handler=cmd_audit_verify)
     audit_checkpoint = audit_commands.add_parser("checkpoint", help="sign the chain head (run it periodically)")
     audit_checkpoint.set_defaults(handler=cmd_audit_checkpoint)
+
+    keys = commands.add_parser("keys", help="token signing keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    keys_rotate = keys_commands.add_parser(
+        "rotate", help="retire the signing key (it keeps verifying) and generate a new one; restart workers after"
+    )
+    keys_rotate.add_argument(
+        "--keep", type=int, default=None, help="retired keys to keep accepting, newest first (default: all)"
+    )
+    keys_rotate.set_defaults(handler=cmd_keys_rotate)
 
     fsck = commands.add_parser("fsck", help="check that the object store and the index agree")
     fsck.add_argument("--repair", action="store_true", help="delete orphan objects and rows without objects")

@@ -46,4 +46,6 @@ def test_every_non_public_route_rejects_a_forged_token(app: FastAPI, client: Tes
 
 def test_public_routes_are_only_health_sign_in_and_docs(app: FastAPI) -> None:
     public = {path for _method, path in _routes(app) if path in PUBLIC_PATHS}
-    assert public <= {"/healthz", "/auth/token", "/.well-known/jwks.json"}
+    sign_in = {"/auth/token", "/auth/ehc", "/.well-known/jwks.json"}
+    development_only = {"/dev-ehc/", "/dev-ehc/sign-in"}  # not mounted in production (tests/sessions)
+    assert public <= {"/healthz", *sign_in, *development_only}

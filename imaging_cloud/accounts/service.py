@@ -33,7 +33,12 @@ def create_account(
     role: Role,
     institution_code: str | None,
     display_name: str = "",
+    *,
+    practitioner_id: str | None = None,
 ) -> Account:
+    """A new active account; institution roles need a known institution, only doctors carry a practitioner id."""
+    if practitioner_id is not None and role is not Role.DOCTOR:
+        raise Unprocessable("only doctor accounts carry a practitioner id", code="practitioner-id-not-allowed")
     institution_id = None
     if role in INSTITUTION_ROLES:
         if institution_code is None:
@@ -49,6 +54,7 @@ def create_account(
         role=role.value,
         institution_id=institution_id,
         display_name=display_name,
+        practitioner_id=practitioner_id,
     )
     session.add(account)
     session.flush()

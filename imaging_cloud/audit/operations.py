@@ -24,9 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 def trusted_keys(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    """``kid`` → public JWK of every key whose checkpoints this service accepts (today: its signing key)."""
-    key = runtime.signing_key
-    return {key.kid: key.public_jwk()}
+    """``kid`` → public JWK of every key whose checkpoints this service accepts (current and retired ones)."""
+    return {entry["kid"]: entry for entry in runtime.public_jwks()["keys"]}
 
 
 def verify_trail(runtime: Runtime) -> ChainReport:

@@ -24,7 +24,7 @@ class RefreshToken(Base):
     institution: Mapped[str | None] = mapped_column(String(64), default=None)
     claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Extra claims the access tokens of this family carry (person reference, acting-for)."""
-    access_jti: Mapped[str | None] = mapped_column(String(64), default=None)
+    access_jti: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     """The access token issued with this refresh token (revoked with it on sign-out)."""
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -473,3 +473,27 @@ def test_jwk_without_alg_gets_the_algorithm_of_its_key_type(rs_key: SigningKey) 
 def test_verifier_refuses_a_malformed_jwks(document: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         TokenVerifier(document, ISS, AUD)
+
+
+def test_an_id_token_without_role_verifies_only_where_role_is_not_required(es_key: SigningKey) -> None:
+    token = issue(es_key, role=None)
+    assert "role" not in split(token)[1]
+    assert rejection(verifier_for(es_key), token).detail == "missing-role"
+    claims = verifier_for(es_key, require_role=False).verify(token, now=NOW)
+    assert (claims.subject, claims.role) == ("account:7", "")
+
+
+def test_an_id_token_without_jti_verifies_only_where_jti_is_not_required(es_key: SigningKey) -> None:
+    without_jti = {k: v for k, v in honest_claims().items() if k not in {"jti", "role"}}
+    token = forge(es_key, {"alg": es_key.alg, "kid": es_key.kid}, without_jti)
+    assert rejection(verifier_for(es_key, require_role=False), token).detail == "missing-jti"
+    claims = verifier_for(es_key, require_role=False, require_jti=False).verify(token, now=NOW)
+    assert claims.jti == ""
+
+
+def test_optional_role_and_jti_are_still_checked_when_present(es_key: SigningKey) -> None:
+    lenient = verifier_for(es_key, require_role=False, require_jti=False)
+    for change in ({"role": ""}, {"jti": 7}):
+        token = forge(es_key, {"alg": es_key.alg, "kid": es_key.kid}, {**honest_claims(), **change})
+        with pytest.raises(InvalidToken):
+            lenient.verify(token, now=NOW)
