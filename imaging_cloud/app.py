@@ -11,8 +11,13 @@ from sqlalchemy import text
 
 from imaging_cloud import __version__
 from imaging_cloud.accounts.router import admin_router, public_router
+from imaging_cloud.audit.break_glass_review import router as break_glass_review_router
 from imaging_cloud.audit.recorder import record_failure
 from imaging_cloud.audit.router import router as audit_router
+from imaging_cloud.consent.desk_router import router as desk_router
+from imaging_cloud.consent.doctor_router import router as doctor_router
+from imaging_cloud.consent.router import me_router as consent_me_router
+from imaging_cloud.consent.router import router as consent_router
 from imaging_cloud.dicomweb.qido import router as qido_router
 from imaging_cloud.dicomweb.stow import router as stow_router
 from imaging_cloud.dicomweb.wado import router as wado_router
@@ -20,13 +25,20 @@ from imaging_cloud.errors import ServiceUnavailable, install_error_handlers
 from imaging_cloud.identity.router import router as identity_router
 from imaging_cloud.reports.router import router as reports_router
 from imaging_cloud.runtime import Runtime
+from imaging_cloud.sessions.dev_ehc import router as dev_ehc_router
+from imaging_cloud.sessions.router import public_router as sessions_public_router
+from imaging_cloud.sessions.router import router as sessions_router
 from imaging_cloud.settings import Settings
+from imaging_cloud.timeline.router import router as timeline_router
 
 #: Routes that answer without a token. Everything else requires one (a test walks the route table).
 PUBLIC_PATHS = frozenset(
     {
         "/healthz",
         "/auth/token",
+        "/auth/ehc",
+        "/dev-ehc/",
+        "/dev-ehc/sign-in",
         "/.well-known/jwks.json",
         "/openapi.json",
         "/docs",
@@ -70,10 +82,20 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(public_router)
     app.include_router(admin_router)
+    app.include_router(sessions_public_router)
+    app.include_router(sessions_router)
+    if settings.environment == "development" and runtime.dev_ehc_key is not None:
+        app.include_router(dev_ehc_router)  # development only: signs anyone in as any patient
     app.include_router(identity_router)
     app.include_router(stow_router)
     app.include_router(qido_router)
     app.include_router(wado_router)
     app.include_router(reports_router)
     app.include_router(audit_router)
+    app.include_router(break_glass_review_router)
+    app.include_router(consent_router)
+    app.include_router(consent_me_router)
+    app.include_router(doctor_router)
+    app.include_router(desk_router)
+    app.include_router(timeline_router)
     return app

@@ -9,9 +9,11 @@ Hierarchy::
     ├── NotFound (404)              absent, or not visible to this principal (no existence leak)
     ├── NotAcceptable (406)         no representation matches Accept
     ├── Conflict (409)              contradicts what is already stored
+    ├── Gone (410)                  existed, but is used up, expired or revoked
     ├── PayloadTooLarge (413)       part or request over the configured limit
     ├── UnsupportedMediaType (415)  wrong Content-Type
     ├── Unprocessable (422)         well-formed but refused (e.g. de-identification refused)
+    ├── TooManyRequests (429)       a rate limit stopped the attempt
     └── ServiceUnavailable (503)    a backend (store, database) failed; nothing was served
 
 Messages never contain PHI: they name the rule that failed, not the value that failed it. ``audit_reason``
@@ -92,6 +94,11 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class Gone(ApiError):
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload-too-large"
@@ -105,6 +112,11 @@ class UnsupportedMediaType(ApiError):
 class Unprocessable(ApiError):
     status_code = 422
     code = "unprocessable"
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+    code = "too-many-requests"
 
 
 class ServiceUnavailable(ApiError):
@@ -134,6 +146,7 @@ _STATUS_CODES = {
     405: "method-not-allowed",
     406: "not-acceptable",
     409: "conflict",
+    410: "gone",
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "unprocessable",

@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     jwt_issuer: str = "imaging-cloud"
     jwt_audience: str = "imaging-cloud"
     access_token_seconds: int = Field(default=900, ge=30, le=86400)
+    refresh_token_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    """Lifetime of a refresh token; each use rotates it (a new one in the same family, same deadline rule)."""
+    break_glass_minutes: int = Field(default=240, ge=5, le=24 * 60)
+    """How long a doctor's emergency (break-glass) session lasts before it must be opened again."""
+    jwt_previous_public_keys_path: Path | None = None
+    """JWKS file of retired public keys still accepted and published (``imaging-cloud keys rotate`` appends to it);
+    empty means ``<data_dir>/keys/jwt-previous-keys.json`` (absent: no previous keys)."""
+
+    ehc_issuer: str = ""
+    """The trusted electronic-health-card platform's OpenID Connect issuer (``iss``); empty: none trusted."""
+    ehc_jwks_path: Path | None = None
+    """That issuer's public keys as a JWKS file (refreshed by the deployment); required with ``ehc_issuer``."""
+    ehc_audience: str = "imaging-cloud"
+    """The ``aud`` the EHC platform puts in ID tokens issued for this service (our OIDC client id)."""
 
     max_part_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     """Largest single DICOM part accepted by STOW-RS."""
@@ -93,3 +107,7 @@ class Settings(BaseSettings):
     @property
     def effective_jwt_signing_key_path(self) -> Path:
         return self.jwt_signing_key_path or self.data_dir / "keys" / "demo-jwt-signing.pem"
+
+    @property
+    def effective_jwt_previous_public_keys_path(self) -> Path:
+        return self.jwt_previous_public_keys_path or self.data_dir / "keys" / "jwt-previous-keys.json"

@@ -44,9 +44,7 @@ class Grant(ScopeColumns, ActedByColumns, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="RESTRICT"), index=True)
     grantee_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), default=None, index=True)
-    grantee_institution_id: Mapped[int | None] = mapped_column(
-        ForeignKey("institutions.id"), default=None, index=True
-    )
+    grantee_institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), default=None, index=True)
     purpose: Mapped[str] = mapped_column(String(32))
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
@@ -135,6 +133,8 @@ class BreakGlassSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    reviewed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), default=None)
+    review_note: Mapped[str | None] = mapped_column(String(1000), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

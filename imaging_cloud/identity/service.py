@@ -44,6 +44,19 @@ def _get_or_create_person(session: Session, keys: KeyRing, national_id: str) -> 
     return person, True
 
 
+def get_or_create_person(
+    session: Session, keys: KeyRing, national_id: str, name: str | None = None
+) -> tuple[Person, bool]:
+    """The person a valid national ID names, created if new (a child registered by a guardian in person)."""
+    canonical = normalize_national_id(national_id)
+    if not is_valid_national_id(canonical):
+        raise Unprocessable("national ID fails its check digit or date", code="invalid-national-id")
+    person, created = _get_or_create_person(session, keys, canonical)
+    if name and person.name_encrypted is None:
+        person.name_encrypted = keys.encrypt(name)
+    return person, created
+
+
 def register_xref(
     session: Session, keys: KeyRing, institution: Institution, reg: XrefRegistration
 ) -> tuple[Person, bool]:

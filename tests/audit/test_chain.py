@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from imaging_cloud.audit.chain import append, canonical_bytes, chain_hash, event_fields
 from imaging_cloud.audit.entry import ANONYMOUS, Actor, AuditEntry, Target
-from imaging_cloud.audit.models import GENESIS_HASH
+from imaging_cloud.audit.models import GENESIS_HASH, AccessEvent
 from imaging_cloud.audit.vocabulary import AuditAction, AuditDecision, TargetKind
 from imaging_cloud.runtime import Runtime
 from tests.audit.conftest import all_events, verify
@@ -99,3 +99,14 @@ def test_a_rolled_back_append_leaves_no_event_and_no_gap(runtime: Runtime) -> No
     assert event.seq == 1 and event.prev_hash == GENESIS_HASH
     with runtime.engine.connect() as connection:
         assert connection.execute(text("SELECT seq, hash FROM audit_chain_head")).one() == (1, event.hash)
+
+
+def test_every_vocabulary_value_fits_its_column() -> None:
+    """A value wider than its column is refused by PostgreSQL (SQLite stores it): the request would answer 503."""
+    widths = {
+        AuditAction: AccessEvent.__table__.c.action.type.length,
+        AuditDecision: AccessEvent.__table__.c.decision.type.length,
+        TargetKind: AccessEvent.__table__.c.target_kind.type.length,
+    }
+    for vocabulary, width in widths.items():
+        assert all(len(member.value) <= width for member in vocabulary), vocabulary

@@ -9,16 +9,25 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from auth.principals import Role
 from imaging_cloud.app import PUBLIC_PATHS
 from imaging_cloud.audit.vocabulary import AuditAction
+from imaging_cloud.consent.models import ProxyLink
 from imaging_cloud.demo.synthetic import SyntheticPatient, make_patient, make_study
+from imaging_cloud.identity.models import Person
 from imaging_cloud.runtime import Runtime
+from imaging_cloud.sessions.dev_ehc import mint_dev_id_token
 from tests.audit.conftest import PATIENT_ID, TINY_CT, Stored, events_after, last_seq, verify
-from tests.conftest import Hospital
+from tests.conftest import Hospital, mint_token, register
+from tests.consent.conftest import person_headers
+from tests.consent.served import consent_requests
 from tests.stow_client import stow_body
 
 SIGN_IN = "/auth/token"
+#: Public routes that are audited (every sign-in attempt is an event); other public routes record nothing.
+SIGN_IN_ROUTES = frozenset({SIGN_IN, "/auth/ehc", "/dev-ehc/sign-in"})
 
 
 def documented_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -35,7 +44,17 @@ def concrete(path: str) -> str:
     return (
         path.replace("{tag}", "7FE00010")
         .replace("{frames}", "1")
-        .format(study="1.2.3", series="1.2.4", instance="1.2.5", report_uid="1.2.6")
+        .format(
+            study="1.2.3",
+            series="1.2.4",
+            instance="1.2.5",
+            report_uid="1.2.6",
+            person_ref="p-1",
+            grant_id="1",
+            public_id="ABCDE",
+            proxy_id="1",
+            session_id="1",
+        )
     )
 
 
@@ -46,12 +65,12 @@ def refused_actions(client: TestClient, runtime: Runtime, app: FastAPI) -> dict[
         before = last_seq(runtime)
         response = client.request(method, concrete(path))
         events = events_after(runtime, before)
-        if path in PUBLIC_PATHS and path != SIGN_IN:
+        if path in PUBLIC_PATHS and path not in SIGN_IN_ROUTES:
             assert response.status_code < 400 and events == [], path
             continue
         assert len(events) == 1, (method, path, len(events))
         [event] = events
-        if path == SIGN_IN:
+        if path in SIGN_IN_ROUTES:
             assert (event.decision, event.status, event.outcome) == ("error", 422, "invalid-request")
         else:
             assert (event.decision, event.status, event.outcome) == ("deny", 401, "token-missing"), path
@@ -127,6 +146,34 @@ def _served_requests(
     return requests
 
 
+def _session_requests(
+    client: TestClient, runtime: Runtime, hospital: Hospital, patient: SyntheticPatient
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Patient sign-in (EHC and development EHC), sign-out, and taking up a proxy link held for a family member."""
+    relative = register(client, hospital, make_patient(random.Random(6)), "MRN-FAMILY")
+    with runtime.units() as uow:
+        ids = dict(uow.session.execute(select(Person.pseudonym, Person.id)).tuples().all())
+        own = next(pseudonym for pseudonym in ids if pseudonym != relative)
+        uow.session.add(ProxyLink(person_id=ids[relative], proxy_person_id=ids[own]))
+    patient_token = runtime.issuer.issue(
+        subject=f"person:{own}", role="patient", ttl=dt.timedelta(minutes=5), extra={"person_ref": own}
+    ).token
+    leaving = mint_token(runtime, Role.AUDITOR, subject="account:leaving")
+    return {
+        ("POST", "/auth/ehc"): {
+            "url": "/auth/ehc",
+            "json": {"id_token": mint_dev_id_token(runtime, patient.health_card)},
+        },
+        ("POST", "/dev-ehc/sign-in"): {"url": "/dev-ehc/sign-in", "json": {"health_card": patient.health_card}},
+        ("POST", "/auth/sign-out"): {"url": "/auth/sign-out", "headers": {"Authorization": f"Bearer {leaving}"}},
+        ("POST", "/auth/act-for"): {
+            "url": "/auth/act-for",
+            "json": {"person_ref": relative},
+            "headers": {"Authorization": f"Bearer {patient_token}"},
+        },
+    }
+
+
 def test_a_served_request_to_any_route_is_exactly_one_allowed_access_of_the_same_action(
     app: FastAPI,
     client: TestClient,
@@ -140,6 +187,25 @@ def test_a_served_request_to_any_route_is_exactly_one_allowed_access_of_the_same
     actions = refused_actions(client, runtime, app)
     admin = {"Authorization": f"Bearer {admin_token}"}
     requests = _served_requests(documented_routes(app), stored, patient, hospital_a, admin, auditor_headers)
+    requests.update(_session_requests(client, runtime, hospital_a, patient))
+    requests.update(consent_requests(client, runtime, admin_token, hospital_a, stored.pseudonym, patient.national_id))
+    glass = client.post(
+        "/doctor/break-glass",
+        headers=requests[("POST", "/doctor/break-glass")]["headers"],
+        json={"national_id": patient.national_id, "purpose": "other", "reason": "reviewed by the inventory test"},
+    ).json()["session_id"]
+    requests[("GET", "/audit/break-glass")] = {"url": "/audit/break-glass", "headers": auditor_headers}
+    requests[("POST", "/audit/break-glass/{session_id}/review")] = {
+        "url": f"/audit/break-glass/{glass}/review",
+        "json": {"note": "checked"},
+        "headers": auditor_headers,
+    }
+    own = {"headers": person_headers(runtime, stored.pseudonym)}
+    requests[("GET", "/persons/{person_ref}/studies")] = {"url": f"/persons/{stored.pseudonym}/studies", **own}
+    requests[("GET", "/persons/{person_ref}/duplicate-check")] = {
+        "url": f"/persons/{stored.pseudonym}/duplicate-check?modality=CT",
+        **own,
+    }
     assert set(requests) == set(actions), "a route without a request here: add one"
     for (method, path), request in requests.items():
         before = last_seq(runtime)

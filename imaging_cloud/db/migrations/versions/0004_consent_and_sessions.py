@@ -37,6 +37,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refresh_tokens_family_id'), ['family_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_refresh_tokens_access_jti'), ['access_jti'], unique=False)
 
     op.create_table('revoked_tokens',
     sa.Column('jti', sa.String(length=64), nullable=False),
@@ -57,10 +58,13 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_by_account_id', sa.Integer(), nullable=True),
+    sa.Column('review_note', sa.String(length=1000), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['doctor_account_id'], ['accounts.id'], name=op.f('fk_break_glass_sessions_doctor_account_id_accounts')),
     sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_break_glass_sessions_institution_id_institutions')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_break_glass_sessions_person_id_persons'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['reviewed_by_account_id'], ['accounts.id'], name=op.f('fk_break_glass_sessions_reviewed_by_account_id_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_break_glass_sessions'))
     )
     with op.batch_alter_table('break_glass_sessions', schema=None) as batch_op:
@@ -260,6 +264,7 @@ def downgrade() -> None:
 
     op.drop_table('revoked_tokens')
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_refresh_tokens_access_jti'))
         batch_op.drop_index(batch_op.f('ix_refresh_tokens_family_id'))
 
     op.drop_table('refresh_tokens')
