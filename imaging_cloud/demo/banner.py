@@ -25,6 +25,11 @@ def render_demo(result: SeedResult, console: Console, url: str) -> None:
     )
     console.print(f"service: {url}  (API docs: {url}/docs)")
     console.print(
+        f"patients: sign in as any demo patient at {url}/dev-ehc/ (development EHC issuer, never in production)"
+    )
+    for example in result.consent:
+        console.print(f"consent: {example.description}", markup=False)
+    console.print(
         "sign in: POST /auth/token with grant_type=client_credentials (hospital clients) or grant_type=password "
         "(staff accounts)",
         markup=False,

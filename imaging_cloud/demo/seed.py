@@ -15,7 +15,7 @@ import logging
 import random
 import shutil
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -29,6 +29,7 @@ from imaging_cloud.accounts.service import create_account, create_institution
 from imaging_cloud.app import create_app
 from imaging_cloud.db.migrate import upgrade
 from imaging_cloud.demo.accounts import INSTITUTIONS, DemoAccount, DemoInstitution, load_or_create_accounts
+from imaging_cloud.demo.consent import ConsentExample, ConsentSeedFailed, seed_consent
 from imaging_cloud.demo.loopback import serve_on_loopback
 from imaging_cloud.demo.synthetic import StudySpec, SyntheticPatient, make_patient, make_study, to_bytes
 from imaging_cloud.identity.models import Institution
@@ -89,6 +90,8 @@ class SeedResult:
     """Institution code → what its upload did."""
     reports_created: int
     reports_present: int
+    consent: list[ConsentExample] = field(default_factory=list)
+    """The demo's grant and family link, described for the banner."""
 
     @property
     def instances_stored(self) -> int:
@@ -282,6 +285,26 @@ def _upload_reports(
     return created, present
 
 
+def _seed_consent(
+    client: httpx.Client,
+    base_url: str,
+    patients: list[SyntheticPatient],
+    accounts: list[DemoAccount],
+    plan: list[DemoStudy],
+) -> list[ConsentExample]:
+    """Patient 1 grants the doctor of a hospital holding none of their studies; patient 2 becomes family proxy."""
+    holding = {study.institution.code for study in plan if study.patient_index == 0}
+    doctor = next(
+        (a for a in accounts if a.role == Role.DOCTOR and a.institution and a.institution not in holding), None
+    )
+    if doctor is None or doctor.institution is None:
+        return []
+    try:
+        return seed_consent(client, base_url, patients, doctor.username, doctor.institution)
+    except ConsentSeedFailed as exc:
+        raise DemoFailed(str(exc)) from None
+
+
 def _error_code(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -346,6 +369,7 @@ def seed_demo(
                 uploads[institution.code] = summary
                 created, present = _upload_reports(client, base_url, tokens, studies, patients)
                 reports_created, reports_present = reports_created + created, reports_present + present
+            consent = _seed_consent(client, base_url, patients, accounts, plan)
     finally:
         runtime.engine.dispose()
     return SeedResult(
@@ -356,4 +380,5 @@ def seed_demo(
         uploads=uploads,
         reports_created=reports_created,
         reports_present=reports_present,
+        consent=consent,
     )

@@ -64,3 +64,13 @@ def test_break_glass_needs_a_doctor_a_reason_and_a_known_person(client: TestClie
         assert break_glass(client, world, headers=headers).status_code == 403
     other = client.get(f"/persons/{world.ref}/break-glass", headers=world.family_headers)
     assert other.status_code == 404
+
+
+def test_only_the_person_and_their_viewing_proxy_see_the_break_glass_sessions(client: TestClient, world: World) -> None:
+    break_glass(client, world)
+    path = f"/persons/{world.ref}/break-glass"
+    # The doctor who broke the glass knows the person (403); nobody else learns they exist (404).
+    assert client.get(path, headers=world.doctor.headers).status_code == 403
+    for headers in (world.other_doctor.headers, world.clerk.headers, world.family_headers):
+        assert client.get(path, headers=headers).status_code == 404
+    assert client.get(path, headers=world.patient_headers).status_code == 200

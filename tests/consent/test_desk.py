@@ -8,9 +8,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from auth.principals import Role
 from imaging_cloud.consent.models import OneTimeCode, ProxyLink, StaffSession
 from imaging_cloud.runtime import Runtime
-from tests.consent.conftest import World, events, grant_to, issue, minor_national_id, proxy_headers
+from tests.consent.conftest import World, add_account, events, grant_to, issue, minor_national_id, proxy_headers
 
 
 def open_desk(client: TestClient, world: World, national_id: str | None = None, **body: Any) -> Any:
@@ -136,3 +137,23 @@ def test_only_a_minor_is_registered_as_a_child(client: TestClient, world: World)
         json={"national_id": minor_national_id(), "name": "某"},
     )
     assert (other.status_code, other.json()["code"]) == (404, "desk-session-not-found")
+
+
+def test_a_desk_session_serves_only_the_clerk_who_opened_it(client: TestClient, world: World, admin_token: str) -> None:
+    session_id = open_desk(client, world).json()["session_id"]
+    colleague = add_account(client, admin_token, "desk-qian", Role.SERVICE_DESK, world.hospital_b.code, "钱")
+    child = {"national_id": minor_national_id(), "name": "王小明", "relationship": "parent"}
+    for headers, status in (
+        (colleague.headers, 404),
+        (world.doctor.headers, 403),
+        (world.patient_headers, 403),
+        (world.family_headers, 403),
+    ):
+        registered = client.post(f"/desk/sessions/{session_id}/children", headers=headers, json=child)
+        assert registered.status_code == status, (headers, registered.text)
+        ended = client.post(f"/desk/sessions/{session_id}/end", headers=headers)
+        assert ended.status_code == status
+    for outsider in (colleague.headers, world.doctor.headers):
+        assert issue(client, world, headers=outsider).status_code in (403, 404)
+    registered = client.post(f"/desk/sessions/{session_id}/children", headers=world.clerk.headers, json=child)
+    assert registered.status_code == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections import Counter
@@ -149,3 +150,39 @@ def test_the_demo_refuses_production_mode(tmp_path: Path) -> None:
     )
     with pytest.raises(DemoRefused):
         seed_demo(settings, scale=TINY)
+
+
+def test_the_demo_grant_shows_a_doctor_priors_from_other_hospitals_and_the_family_link_works(
+    demo_settings: Settings,
+) -> None:
+    seeded = seed_demo(demo_settings, scale=TINY)
+    again = seed_demo(demo_settings, scale=TINY)
+    assert len(seeded.consent) == 2 and again.consent == seeded.consent
+    doctor = next(a for a in seeded.accounts if a.username == "dtth-doctor")
+    elder, family = seeded.patients[0], seeded.patients[1]
+    elder_studies = [s for s in seeded.studies if s.patient_index == 0]
+    assert "DTTH" not in {s.institution.code for s in elder_studies}
+    with TestClient(create_app(demo_settings)) as client:
+        signed_in = client.post("/dev-ehc/sign-in", json={"health_card": elder.health_card}).json()["access_token"]
+        me = {"Authorization": f"Bearer {signed_in}"}
+        grants = client.get(f"/persons/{_person_ref(signed_in)}/grants", headers=me).json()
+        assert [g["state"] for g in grants] == ["active"]  # seeding twice made one grant
+        doctor_headers = {"Authorization": f"Bearer {_sign_in(client, doctor)}"}
+        timeline = client.get(f"/persons/{_person_ref(signed_in)}/studies", headers=doctor_headers)
+        assert timeline.status_code == 200
+        studies = timeline.json()["studies"]
+        assert len(studies) == len(elder_studies)
+        assert {s["institution_code"] for s in studies} == {s.institution.code for s in elder_studies}
+        assert any(s["recent_similar"] for s in studies)  # patient 1 has the repeat chest CT
+        relative = client.post("/dev-ehc/sign-in", json={"health_card": family.health_card}).json()["access_token"]
+        acting = client.post(
+            "/auth/act-for",
+            headers={"Authorization": f"Bearer {relative}"},
+            json={"person_ref": _person_ref(signed_in)},
+        )
+        assert acting.status_code == 200, acting.text
+
+
+def _person_ref(token: str) -> str:
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["person_ref"])
