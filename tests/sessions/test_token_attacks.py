@@ -10,12 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from auth.tokens import SigningKey
-from imaging_cloud.demo.synthetic import SyntheticPatient
+from imaging_cloud.demo.synthetic import StudySpec, SyntheticPatient, make_study
 from imaging_cloud.runtime import Runtime
 from imaging_cloud.sessions.revocation import revoke_access_tokens
 from tests.auth.forge import b64url, b64url_json, forge, hs256_with_public_pem, split
 from tests.conftest import Hospital
 from tests.sessions.conftest import bearer, dev_sign_in, password_sign_in, refresh
+from tests.stow_client import stow_body
 
 PROTECTED = "/dicomweb/studies"
 GENERIC = "the token is not valid"
@@ -139,3 +140,18 @@ def test_refresh_token_reuse_is_refused_and_ends_the_sign_in(client: TestClient,
     assert reused.json()["message"] == GENERIC
     assert_refused_without_detail(client, successor["access_token"])
     assert_refused_without_detail(client, first["access_token"])
+
+
+def test_a_token_bound_to_an_institution_this_cloud_does_not_know_uploads_nothing(
+    client: TestClient, runtime: Runtime, hospital_a: Hospital, patient: SyntheticPatient
+) -> None:
+    """A validly signed token for an institution that is not (or no longer) registered here is not a hospital."""
+    token = forge(
+        runtime.signing_key,
+        header(runtime.signing_key),
+        claims(runtime, sub="client:HOSP-X", institution="HOSP-X"),
+    )
+    body, content_type = stow_body(make_study(patient, StudySpec("CT", "CHEST", "CT", 1, 16, 16), patient_id="X-1"))
+    response = client.post("/dicomweb/studies", content=body, headers={**bearer(token), "Content-Type": content_type})
+    assert (response.status_code, response.json()["code"]) == (401, "token-invalid")
+    assert client.get(PROTECTED, headers=bearer(token)).json() == []  # and it sees nothing of hospital A's
