@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+import deidentify
 from auth.principals import Role
 from imaging_cloud.accounts.service import create_account, create_institution
 from imaging_cloud.audit.operations import checkpoint_trail, verify_trail
@@ -42,6 +43,7 @@ from imaging_cloud.storage.fsck import run_fsck
 from imaging_cloud.uploader.batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
 from imaging_cloud.uploader.credentials import ClientCredentials, StaticToken, TokenSource
 from imaging_cloud.uploader.errors import UploadAborted
+from imaging_cloud.uploader.local_deidentification import LocalDeidentification, LocalOptions, read_uid_key
 from imaging_cloud.uploader.progress import RichProgress
 from imaging_cloud.uploader.retry import RetryPolicy
 from imaging_cloud.uploader.summary import render_summary
@@ -298,6 +300,26 @@ def _tokens(args: argparse.Namespace, client: httpx.Client, service_url: str) ->
     )
 
 
+def _local_options(args: argparse.Namespace) -> LocalOptions | None:
+    """``--deidentify-locally`` and its key and profile; None in the plain mode."""
+    if not args.deidentify_locally:
+        if args.uid_key_file is not None:
+            raise UsageError("--uid-key-file is used only with --deidentify-locally")
+        return None
+    if args.uid_key_file is None:
+        raise UsageError("--deidentify-locally needs --uid-key-file (the hospital's UID key)")
+    try:
+        return LocalOptions(
+            uid_key=read_uid_key(args.uid_key_file),
+            profile=deidentify.get_profile(args.profile),
+            manifest_path=args.manifest,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot read the UID key file: {exc.strerror or exc}") from None
+    except (KeyError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
     if min(args.batch_size, args.batch_mb, args.parallel, args.retries) < 1:
         raise UsageError("--batch-size, --batch-mb, --parallel and --retries must be at least 1")
@@ -312,11 +334,23 @@ def cmd_upload(args: argparse.Namespace) -> int:
         state_path=args.state_file,
     )
     progress = RichProgress(errors) if args.progress and errors.is_terminal else None
+    local_options = _local_options(args)
     with _http_client(args, args.parallel) as client:
         tokens = _tokens(args, client, service_url)
+        local = None
+        if local_options is not None:
+            local = LocalDeidentification(
+                local_options, client=client, service_url=service_url, tokens=tokens, retry=options.retry
+            )
         try:
             summary = upload(
-                args.path, service_url=service_url, tokens=tokens, client=client, options=options, progress=progress
+                args.path,
+                service_url=service_url,
+                tokens=tokens,
+                client=client,
+                options=options,
+                progress=progress,
+                local=local,
             )
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from None
@@ -451,6 +485,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="list failed files by path (paths may name patients: mind who sees the output)",
     )
     upload_cmd.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    upload_cmd.add_argument(
+        "--deidentify-locally",
+        action="store_true",
+        help="de-identify on this machine first: no identifier of a patient leaves it (needs --uid-key-file)",
+    )
+    upload_cmd.add_argument(
+        "--uid-key-file", type=Path, default=None, help="the hospital-held UID key (at least 32 bytes; keep it)"
+    )
+    upload_cmd.add_argument(
+        "--profile",
+        choices=sorted(deidentify.PROFILES),
+        default=deidentify.CLINICAL_SHARING.name,
+        help=f"de-identification profile for --deidentify-locally (default: {deidentify.CLINICAL_SHARING.name})",
+    )
+    upload_cmd.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="PHI-free JSON-lines record of what was sent (default: ~/.local/state/imaging-cloud/)",
+    )
     upload_cmd.set_defaults(handler=cmd_upload)
 
     xref = commands.add_parser("xref", help="patient cross-reference feed")

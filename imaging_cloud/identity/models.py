@@ -66,6 +66,8 @@ class PatientXref(Base):
     issuer: Mapped[str] = mapped_column(String(64), default="")
     local_id_hash: Mapped[str] = mapped_column(String(64))
     local_id_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    link_handle: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    """The blinded name a locally de-identifying uploader asks link tokens by (:mod:`.link_handles`)."""
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 

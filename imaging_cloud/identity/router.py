@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
@@ -13,7 +14,8 @@ from imaging_cloud.audit.entry import Target
 from imaging_cloud.audit.recorder import Audit, audited
 from imaging_cloud.audit.vocabulary import AuditAction, TargetKind
 from imaging_cloud.errors import ERROR_RESPONSES
-from imaging_cloud.identity.service import XrefRegistration, register_xref
+from imaging_cloud.identity.link_tokens import DEFAULT_TTL, MAX_TTL, issue_link_token
+from imaging_cloud.identity.service import XrefRegistration, institution_link_key, register_xref
 from imaging_cloud.runtime import Runtime, get_runtime
 
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERROR_RESPONSES)
@@ -70,3 +72,74 @@ def register_patient_xref(
     if not created:
         response.status_code = 200
     return XrefOut(created=created, pseudonym=pseudonym)
+
+
+class LinkKeyOut(BaseModel):
+    link_key: str = Field(description="Hex; the calling institution's key for naming its cross-references blindly")
+
+
+class LinkTokenIn(BaseModel):
+    link_handle: str = Field(
+        pattern="^[0-9a-fA-F]{64}$",
+        description="HMAC-SHA256(link key, issuer ‖ 0x00 ‖ upper-cased local id), hex: the local id never travels",
+    )
+    ttl_seconds: int = Field(
+        default=int(DEFAULT_TTL.total_seconds()), ge=60, le=int(MAX_TTL.total_seconds()), description="Lifetime"
+    )
+
+
+class LinkTokenOut(BaseModel):
+    link_token: str = Field(description="Goes into PatientID of the locally de-identified objects of one study")
+    expires_at: dt.datetime
+
+
+@router.get(
+    "/link-key",
+    response_model=LinkKeyOut,
+    dependencies=[Depends(require_action(Action.UPLOAD))],
+)
+@audited(AuditAction.LINK_KEY_READ)
+def read_link_key(
+    response: Response,
+    institution: InstitutionOfPrincipal,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    audit: Audit,
+) -> LinkKeyOut:
+    """The key a locally de-identifying uploader names cross-references with (derived; the same on every call)."""
+    with audit.transaction() as uow:
+        audit.about(Target(TargetKind.INSTITUTION, institution.code))
+        audit.allow(uow.session)
+    response.headers["Cache-Control"] = "no-store"
+    return LinkKeyOut(link_key=institution_link_key(runtime.keys, institution.id).hex())
+
+
+@router.post(
+    "/link-tokens",
+    response_model=LinkTokenOut,
+    status_code=201,
+    dependencies=[Depends(require_action(Action.UPLOAD))],
+)
+@audited(AuditAction.LINK_TOKEN_ISSUE)
+def create_link_token(
+    body: LinkTokenIn,
+    response: Response,
+    institution: InstitutionOfPrincipal,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    audit: Audit,
+) -> LinkTokenOut:
+    """A short-lived token, usable only by the calling institution, that links an upload to the person of one of
+    its cross-references; 404 ``xref-not-found`` when the institution registered no such cross-reference."""
+    with audit.transaction() as uow:
+        issued = issue_link_token(
+            uow.session,
+            runtime.keys,
+            institution.id,
+            body.link_handle,
+            dt.timedelta(seconds=body.ttl_seconds),
+            dt.datetime.now(dt.UTC),
+        )
+        # The person by pseudonym only; the token is a bearer credential and never enters the trail.
+        audit.about(Target(TargetKind.PERSON, issued.pseudonym), patient=issued.pseudonym)
+        audit.allow(uow.session, status=201, details={"ttl_seconds": body.ttl_seconds})
+    response.headers["Cache-Control"] = "no-store"
+    return LinkTokenOut(link_token=issued.token, expires_at=issued.expires_at)

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 from auth.national_id import birth_date, is_valid_national_id, normalize_national_id
 from deidentify import KnownIdentifiers, make_pseudonym
 from imaging_cloud.errors import Conflict, Unprocessable
+from imaging_cloud.identity.link_handles import link_handle
 from imaging_cloud.identity.models import HealthCard, Institution, PatientXref, Person
 from imaging_cloud.keys import KeyRing
 
 NATIONAL_ID = "national-id"
 HEALTH_CARD = "health-card"
 LOCAL_ID = "local-patient-id"
+LINK_KEY = "link-key"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def register_xref(
         elif card.person_id != person.id:
             raise Conflict("health card is bound to another person", code="health-card-conflict")
     local_hash = keys.lookup_hash(LOCAL_ID, patient_id)
+    handle = link_handle(institution_link_key(keys, institution.id), reg.issuer, patient_id)
     xref = session.scalar(
         select(PatientXref).where(
             PatientXref.institution_id == institution.id,
@@ -96,6 +99,7 @@ def register_xref(
     if xref is not None:
         if xref.person_id != person.id:
             raise Conflict("this local patient id is registered to another person", code="xref-conflict")
+        xref.link_handle = handle  # registering again gives a cross-reference from before link tokens its handle
         return person, created
     session.add(
         PatientXref(
@@ -103,11 +107,17 @@ def register_xref(
             issuer=reg.issuer,
             local_id_hash=local_hash,
             local_id_encrypted=keys.encrypt(patient_id),
+            link_handle=handle,
             person_id=person.id,
         )
     )
     session.flush()
     return person, True
+
+
+def institution_link_key(keys: KeyRing, institution_id: int) -> bytes:
+    """The institution's link key, derived from the index key (nothing stored, handed only to that institution)."""
+    return bytes.fromhex(keys.lookup_hash(LINK_KEY, str(institution_id)))
 
 
 def resolve_person(session: Session, keys: KeyRing, institution_id: int, patient_id: str, issuer: str) -> Person | None:

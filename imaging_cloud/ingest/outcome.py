@@ -17,6 +17,9 @@ class FailureReason(Enum):
     STUDY_UID_MISMATCH = (0xC003, "study-uid-mismatch")
     DEIDENTIFICATION_REFUSED = (0xC004, "deidentification-refused")
     RESIDUAL_IDENTIFIERS = (0xC005, "residual-identifiers")
+    LINK_TOKEN_INVALID = (0xC006, "link-token-invalid")
+    LINK_TOKEN_EXPIRED = (0xC007, "link-token-expired")
+    NOT_DEIDENTIFIED = (0xC008, "not-deidentified")
     OUT_OF_RESOURCES = (0xA700, "out-of-resources")
     PROCESSING_FAILURE = (0x0110, "processing-failure")
 

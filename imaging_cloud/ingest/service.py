@@ -1,11 +1,20 @@
 """Ingest one DICOM instance: parse → resolve person → de-identify → verify → store → index, all or nothing.
 
-Called by STOW-RS now and by the DIMSE C-STORE SCP later. Each instance is its own unit of work: a failure leaves
-no object and no row (the unit of work deletes the object it wrote when the transaction rolls back).
+Called by STOW-RS and by the DIMSE C-STORE SCP. Each instance is its own unit of work: a failure leaves no object
+and no row (the unit of work deletes the object it wrote when the transaction rolls back).
+
+An object whose PatientID is a link token was de-identified at the hospital (``imaging-cloud upload
+--deidentify-locally``). It is untrusted input: the token must be the uploading institution's and unexpired; the
+object must say it was de-identified and carry only keyed (``2.25.``) or standard UIDs; high-risk images are
+searched for burned-in text again; and the stored bytes pass the same residue check as the cloud's own output,
+with every identifier the cloud holds for the person (and the pinyin spellings of the name). Its UIDs are kept:
+the hospital's keyed map already cut them from the originals, mapping them again would add no protection, and
+keeping them lets the hospital's PHI-free manifest name the stored objects and re-uploads stay idempotent.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import random
@@ -19,12 +28,13 @@ from pydicom._uid_dict import UID_dictionary
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import deidentify
+from deidentify.pixels import clean_pixel_data
 from imaging_cloud.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from imaging_cloud.dicomweb.attributes import (
     SERIES_KEYWORDS,
@@ -33,10 +43,12 @@ from imaging_cloud.dicomweb.attributes import (
     level_json,
 )
 from imaging_cloud.errors import ServiceUnavailable
+from imaging_cloud.identity.link_tokens import LinkTokenRefusal, LinkTokenRefused, is_link_token, redeem_link_token
 from imaging_cloud.identity.models import Person
 from imaging_cloud.identity.service import known_identifiers, resolve_person
 from imaging_cloud.ingest.outcome import Failed, FailureReason, Outcome, Stored
 from imaging_cloud.keys import KeyRing
+from imaging_cloud.reports.identifiers import with_pinyin
 from imaging_cloud.storage.protocol import ObjectStore, instance_key
 from imaging_cloud.studies.models import Instance, Series, Study
 
@@ -47,6 +59,12 @@ DEFER_SIZE = 256 * 1024
 UNDEFINED_LENGTH = 0xFFFFFFFF
 #: A racing instance can lose the study, the series and the instance insert in turn; each loss is one attempt.
 _ATTEMPTS = 6
+#: UIDs made by a keyed hash (``deidentify.remap_uid``): the only non-standard UIDs a de-identified object holds.
+_KEYED_UID_ROOT = "2.25."
+_LINK_TOKEN_FAILURES = {
+    LinkTokenRefusal.INVALID: (FailureReason.LINK_TOKEN_INVALID, "the link token was not issued to this institution"),
+    LinkTokenRefusal.EXPIRED: (FailureReason.LINK_TOKEN_EXPIRED, "the link token has expired; ask for a new one"),
+}
 
 
 class _Refused(Exception):
@@ -145,13 +163,14 @@ class Ingestor:
         session = uow.session
         if expected_study_uid is not None and str(source_ds.StudyInstanceUID) != expected_study_uid:
             raise _Refused(FailureReason.STUDY_UID_MISMATCH, "StudyInstanceUID differs from the study in the URL")
-        person = resolve_person(
-            session,
-            self._keys,
-            institution_id,
-            str(source_ds.get("PatientID", "")),
-            str(source_ds.get("IssuerOfPatientID", "")),
-        )
+        patient_id = str(source_ds.get("PatientID", ""))
+        local = is_link_token(patient_id)
+        if local:
+            person: Person | None = self._redeem(session, patient_id, institution_id)
+        else:
+            person = resolve_person(
+                session, self._keys, institution_id, patient_id, str(source_ds.get("IssuerOfPatientID", ""))
+            )
         if person is None:
             raise _Refused(
                 FailureReason.UNKNOWN_PATIENT,
@@ -159,8 +178,9 @@ class Ingestor:
             )
 
         uid_key = self._keys.uid_key
-        study_uid = deidentify.remap_uid(str(source_ds.StudyInstanceUID), uid_key)
-        sop_uid = deidentify.remap_uid(str(source_ds.SOPInstanceUID), uid_key)
+        study_uid, sop_uid = str(source_ds.StudyInstanceUID), str(source_ds.SOPInstanceUID)
+        if not local:  # a locally de-identified object's UIDs are the hospital's keyed ones already
+            study_uid, sop_uid = deidentify.remap_uid(study_uid, uid_key), deidentify.remap_uid(sop_uid, uid_key)
         sop_class = str(source_ds.SOPClassUID)
         study = session.scalar(select(Study).where(Study.study_uid == study_uid))
         if study is not None and study.person_id != person.id:
@@ -172,24 +192,32 @@ class Ingestor:
             series_uid = session.scalar(select(Series.series_uid).where(Series.id == existing.series_id))
             return Stored(sop_class, study_uid, str(series_uid), sop_uid, already_present=True)
 
-        original_uids = deidentify.collect_uids(source_ds)  # before de-identification, which works in place
         known = known_identifiers(session, self._keys, person)
-        try:
-            result = deidentify.deidentify(
-                source_ds,
-                profile=self._settings.profile,
-                keys=self._deid_keys,
-                subject=deidentify.Subject(pseudonym=person.pseudonym, known=known, person_ref=person.national_id_hash),
-            )
-        except deidentify.DeidentificationError as exc:
-            raise _Refused(FailureReason.DEIDENTIFICATION_REFUSED, f"de-identification refused: {exc.code}") from None
-        deidentified = result.dataset
+        original_uids: set[str] = set()  # a locally de-identified object's originals never reached the cloud
+        if local:
+            deidentified, known = self._accept_local(source_ds, person), with_pinyin(known)
+        else:
+            original_uids = deidentify.collect_uids(source_ds)  # before de-identification, which works in place
+            try:
+                result = deidentify.deidentify(
+                    source_ds,
+                    profile=self._settings.profile,
+                    keys=self._deid_keys,
+                    subject=deidentify.Subject(
+                        pseudonym=person.pseudonym, known=known, person_ref=person.national_id_hash
+                    ),
+                )
+            except deidentify.DeidentificationError as exc:
+                raise _Refused(
+                    FailureReason.DEIDENTIFICATION_REFUSED, f"de-identification refused: {exc.code}"
+                ) from None
+            deidentified, known = result.dataset, result.known
         series_uid = str(deidentified.SeriesInstanceUID)
         key = instance_key(study_uid, series_uid, sop_uid)
         with tempfile.TemporaryFile(prefix="ingest-") as spool:
             encoded = self._encode(deidentified, spool)
             # Verify the very bytes that will be stored, not a re-encoding of the dataset.
-            findings = deidentify.verify(encoded, result.known, original_uids=original_uids)
+            findings = deidentify.verify(encoded, known, original_uids=original_uids)
             if findings:
                 kinds = sorted({f.kind for f in findings})
                 raise _Refused(
@@ -225,6 +253,46 @@ class Ingestor:
             uow.wrote(key)
             self._store.put(key, spool, size=len(encoded))
         return Stored(sop_class, study_uid, series_uid, sop_uid)
+
+    def _redeem(self, session: Session, token: str, institution_id: int) -> Person:
+        try:
+            return redeem_link_token(session, self._keys, institution_id, token.strip(), dt.datetime.now(dt.UTC))
+        except LinkTokenRefused as refused:
+            reason, detail = _LINK_TOKEN_FAILURES[refused.refusal]
+            raise _Refused(reason, detail) from None
+
+    def _accept_local(self, ds: Dataset, person: Person) -> Dataset:
+        """Check what the hospital claims to have done and put the pseudonym in place of the link token (the
+        residue check of the encoded bytes follows in the common path)."""
+        if str(ds.get("PatientIdentityRemoved", "")).strip().upper() != "YES":
+            raise _Refused(FailureReason.NOT_DEIDENTIFIED, "PatientIdentityRemoved is not YES")
+        for uid in deidentify.collect_uids(ds):
+            if not (uid.startswith(_KEYED_UID_ROOT) or deidentify.is_well_known_uid(uid)):
+                raise _Refused(FailureReason.NOT_DEIDENTIFIED, "a UID is neither keyed (2.25.) nor standard")
+        self._search_burned_in_text(ds)
+        ds.PatientID = person.pseudonym
+        return ds
+
+    def _search_burned_in_text(self, ds: Dataset) -> None:
+        """High-risk images (by the profile's pixel policy) must show no text: the hospital should have blacked
+        it out, so any text found now is refused, never cleaned here."""
+        policy = self._settings.profile.clean_pixel_data
+        if policy is None:
+            if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+                raise _Refused(FailureReason.DEIDENTIFICATION_REFUSED, "BurnedInAnnotation is YES")
+            return
+        reason = deidentify.pixel_check_reason(ds, policy)
+        if reason is None:
+            return
+        syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) or str(ExplicitVRLittleEndian)
+        try:
+            found = clean_pixel_data(
+                ds, transfer_syntax=syntax, policy=policy, detector=deidentify.default_detector(), reason=reason
+            )
+        except deidentify.DeidentificationError as exc:
+            raise _Refused(FailureReason.DEIDENTIFICATION_REFUSED, f"pixel check refused: {exc.code}") from None
+        if found.regions:
+            raise _Refused(FailureReason.RESIDUAL_IDENTIFIERS, "burned-in text remains in the pixel data")
 
     @staticmethod
     def _encode(dataset: Dataset, spool: BinaryIO) -> bytes:

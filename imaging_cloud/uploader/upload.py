@@ -4,6 +4,10 @@ Flow: discover files → drop those the resume state says are stored → batches
 threads, each streaming one multipart/related request at a time → map the PS3.18 response back to files →
 record outcomes in the resume state → summary. Per-file failures are outcomes with a reason; only an
 unreachable service or refused credentials stop the run (``UploadAborted``).
+
+With ``local`` (:mod:`imaging_cloud.uploader.local_deidentification`) the files left to send are first
+de-identified on this machine; their de-identified copies are what the batches carry, while the resume state,
+the summary and the manifest speak of the original files.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +30,7 @@ from imaging_cloud.uploader.batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_F
 from imaging_cloud.uploader.credentials import TokenSource
 from imaging_cloud.uploader.discovery import SourceFile, discover
 from imaging_cloud.uploader.errors import NotAuthorized, ServiceUnreachable, UploadAborted
+from imaging_cloud.uploader.local_deidentification import LocalDeidentification
 from imaging_cloud.uploader.multipart import MultipartBody, SourceChanged
 from imaging_cloud.uploader.progress import SilentProgress, UploadProgress
 from imaging_cloud.uploader.retry import RetryPolicy, is_transient
@@ -274,6 +279,7 @@ def upload(
     client: httpx.Client,
     options: UploadOptions | None = None,
     progress: UploadProgress | None = None,
+    local: LocalDeidentification | None = None,
 ) -> UploadSummary:
     """Upload everything under ``path``; raises ``UploadAborted`` only before any request was sent."""
     options = options or UploadOptions()
@@ -297,7 +303,14 @@ def upload(
             to_send.append(source)
         if to_send:
             tokens.bearer()  # wrong credentials or an unreachable service stop the run before any work
-            _send_all(to_send, service_url, tokens, client, options, progress, summary, state, fingerprints)
+            sending = _Sending(service_url, tokens, client, options, progress, summary, state, fingerprints)
+            if local is None:
+                sending.run([(source, source) for source in to_send])
+            else:
+                with local.stage(to_send) as staged:
+                    sending.fail(staged.failed)
+                    sending.run(staged.pairs)
+                local.write_manifest(staged, sending.outcomes)
     finally:
         if state is not None:
             state.close()
@@ -305,19 +318,56 @@ def upload(
     return summary
 
 
-def _send_all(
-    to_send: list[SourceFile],
-    service_url: str,
-    tokens: TokenSource,
-    client: httpx.Client,
-    options: UploadOptions,
-    progress: UploadProgress,
-    summary: UploadSummary,
-    state: ResumeState | None,
-    fingerprints: dict[Path, str],
-) -> None:
+@dataclass
+class _Sending:
+    """Sends (original, copy to send) pairs and accounts for every original: summary, resume state, outcomes."""
+
+    service_url: str
+    tokens: TokenSource
+    client: httpx.Client
+    options: UploadOptions
+    progress: UploadProgress
+    summary: UploadSummary
+    state: ResumeState | None
+    fingerprints: dict[Path, str]
+    outcomes: list[tuple[SourceFile, str, str | None]] = field(default_factory=list)
+    """(original, outcome, reason) in the order they were settled."""
+
+    def _settle(self, results: Sequence[FileResult]) -> None:
+        entries: list[tuple[str, str, str | None]] = []
+        for result in results:
+            path = result.source.path
+            if result.outcome is Outcome.STORED:
+                self.summary.stored += 1
+                entries.append((self.fingerprints.get(path, ""), STORED, None))
+            elif result.outcome is Outcome.FAILED:
+                self.summary.failed[result.reason or "unspecified-failure"].append(path)
+                entries.append((self.fingerprints.get(path, ""), FAILED, result.reason))
+            else:
+                self.summary.not_attempted += 1
+            self.outcomes.append((result.source, result.outcome.value, result.reason))
+        if self.state is not None:
+            self.state.record(entries)
+
+    def fail(self, failed: Sequence[tuple[SourceFile, str]]) -> None:
+        """Files that failed before sending (in the local step)."""
+        if failed:
+            self._settle([FileResult(source, Outcome.FAILED, reason) for source, reason in failed])
+
+    def run(self, pairs: Sequence[tuple[SourceFile, SourceFile]]) -> None:
+        originals = {sent.path: original for original, sent in pairs}
+        to_send = [sent for _original, sent in pairs]
+
+        def as_original(results: list[FileResult]) -> list[FileResult]:
+            return [FileResult(originals[r.source.path], r.outcome, r.reason) for r in results]
+
+        _send_all(to_send, self, lambda results: self._settle(as_original(results)))
+
+
+def _send_all(to_send: list[SourceFile], sending: _Sending, settle: Callable[[list[FileResult]], None]) -> None:
+    options, progress, summary = sending.options, sending.progress, sending.summary
     abort = threading.Event()
-    sender = _Sender(client, service_url, tokens, options.retry, progress, abort)
+    sender = _Sender(sending.client, sending.service_url, sending.tokens, options.retry, progress, abort)
     accounted = 0
     progress.start(files=len(to_send), total_bytes=sum(s.size for s in to_send))
     try:
@@ -334,21 +384,10 @@ def _send_all(
                     summary.aborted = summary.aborted or str(exc)
                     continue
                 accounted += len(results)
-                entries: list[tuple[str, str, str | None]] = []
-                for result in results:
-                    if result.outcome is Outcome.STORED:
-                        summary.stored += 1
-                        entries.append((fingerprints.get(result.source.path, ""), STORED, None))
-                    elif result.outcome is Outcome.FAILED:
-                        summary.failed[result.reason or "unspecified-failure"].append(result.source.path)
-                        entries.append((fingerprints.get(result.source.path, ""), FAILED, result.reason))
-                    else:
-                        summary.not_attempted += 1
-                if state is not None:
-                    state.record(entries)
+                settle(results)
                 progress.files_done(len(results))
     finally:
         progress.stop()
     summary.not_attempted += len(to_send) - accounted
-    summary.requests = sender.requests
-    summary.bytes_sent = sender.bytes_sent
+    summary.requests += sender.requests
+    summary.bytes_sent += sender.bytes_sent
