@@ -12,6 +12,7 @@ from sqlalchemy import text
 from imaging_cloud import __version__
 from imaging_cloud.accounts.router import admin_router, public_router
 from imaging_cloud.audit.break_glass_review import router as break_glass_review_router
+from imaging_cloud.audit.flags_router import router as audit_flags_router
 from imaging_cloud.audit.recorder import record_failure
 from imaging_cloud.audit.router import router as audit_router
 from imaging_cloud.consent.desk_router import router as desk_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(reports_router)
     app.include_router(audit_router)
     app.include_router(break_glass_review_router)
+    app.include_router(audit_flags_router)
     app.include_router(consent_router)
     app.include_router(consent_me_router)
     app.include_router(doctor_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +56,19 @@ class Settings(BaseSettings):
     """Lifetime of a refresh token; each use rotates it (a new one in the same family, same deadline rule)."""
     break_glass_minutes: int = Field(default=240, ge=5, le=24 * 60)
     """How long a doctor's emergency (break-glass) session lasts before it must be opened again."""
+    audit_flag_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    """The window (aligned to the epoch) in which the audit flags count bulk access and repeated denials."""
+    audit_bulk_patients: int = Field(default=20, ge=1)
+    """An actor reading data of more than this many distinct persons in one window is flagged."""
+    audit_bulk_studies: int = Field(default=50, ge=1)
+    """An actor reading more than this many distinct studies in one window is flagged."""
+    audit_repeated_denials: int = Field(default=5, ge=2)
+    """An actor refused at least this many times in one window is flagged."""
+    audit_office_timezone: str = "Asia/Shanghai"
+    """The IANA zone office hours are counted in (staff access outside them is flagged)."""
+    audit_office_start: dt.time = dt.time(8, 0)
+    audit_office_end: dt.time = dt.time(18, 0)
+    """Office hours are ``[start, end)`` local time, Monday to Friday."""
     jwt_previous_public_keys_path: Path | None = None
     """JWKS file of retired public keys still accepted and published (``imaging-cloud keys rotate`` appends to it);
     empty means ``<data_dir>/keys/jwt-previous-keys.json`` (absent: no previous keys)."""

@@ -28,6 +28,12 @@ _PROOFS: dict[str, dict[str, list[Route]]] = {
         "test_other_hospitals_and_roles_do_not_see_reports": [("POST", "/reports")],
     },
     "tests/identity/test_xref.py": {"test_only_hospitals_register": [("POST", "/patients/xrefs")]},
+    "tests/identity/test_link_tokens.py": {
+        "test_only_hospitals_get_link_keys_and_tokens": [
+            ("GET", "/patients/link-key"),
+            ("POST", "/patients/link-tokens"),
+        ]
+    },
     "tests/accounts/test_admin_routes.py": {
         "test_only_administrators_create_institutions_and_accounts": [
             ("POST", "/admin/institutions"),
@@ -42,6 +48,9 @@ _PROOFS: dict[str, dict[str, list[Route]]] = {
             ("GET", "/audit/checkpoints"),
         ],
         "test_a_bad_search_is_refused": [("POST", "/audit/events/search")],
+    },
+    "tests/audit/test_flags.py": {
+        "test_only_auditors_see_or_review_flags": [("GET", "/audit/flags"), ("POST", "/audit/flags/{flag_id}/review")],
     },
     "tests/consent/test_break_glass_review.py": {
         "test_only_auditors_see_or_review_break_glass_sessions": [

@@ -83,3 +83,21 @@ class AuditCheckpoint(Base):
     algorithm: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(Text)
     """base64url (unpadded) JWS signature over ``checkpoint_message(seq, hash, created_at)``."""
+
+
+class AuditFlagReview(Base):
+    """An auditor's review of one flag (flags themselves are computed from the chain, see ``audit.flags``).
+
+    The note is free text that may name a person, so it lives here and never in the chain; the chain records the
+    review itself (``flag-review``, with the flag id). A flag is reviewed once: ``flag_id`` is unique.
+    """
+
+    __tablename__ = "audit_flag_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flag_id: Mapped[str] = mapped_column(String(256), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    reviewed_by: Mapped[str] = mapped_column(String(128))
+    """The auditor's token subject."""
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(String(1000))

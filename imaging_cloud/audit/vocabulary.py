@@ -55,6 +55,13 @@ class AuditAction(StrEnum):
     ACT_FOR = "act-for"
     BREAK_GLASS_REVIEW_LIST = "break-glass-review-list"
     BREAK_GLASS_REVIEW = "break-glass-review"
+    LINK_KEY_READ = "link-key-read"
+    LINK_TOKEN_ISSUE = "link-token-issue"  # noqa: S105 (an action name, not a secret)
+    FLAG_LIST = "flag-list"
+    FLAG_REVIEW = "flag-review"
+    DIMSE_ASSOCIATION = "dimse-association"
+    DIMSE_ECHO = "dimse-echo"
+    DIMSE_STORE = "dimse-store"
 
 
 class AuditDecision(StrEnum):
@@ -78,3 +85,5 @@ class TargetKind(StrEnum):
     ACCOUNT = "account"
     AUDIT_TRAIL = "audit-trail"
     BREAK_GLASS_SESSION = "break-glass"
+    AUDIT_FLAG = "audit-flag"
+    AE_TITLE = "ae-title"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
@@ -47,10 +48,26 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _NoResultRows(logging.Filter):
+    """Drops SQLAlchemy's DEBUG records (result rows): rows hold free text people typed (a break-glass reason)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_NO_RESULT_ROWS = _NoResultRows()
+
+
 def create_db_engine(url: str) -> Engine:
-    """Engine with the pragmas or pool settings each backend needs for concurrent requests."""
+    """Engine with the pragmas or pool settings each backend needs for concurrent requests.
+
+    ``hide_parameters``: SQL logging (and error messages) never show bound values, which can be whatever a
+    person typed (a name in the username box) or identifying data on its way to being hashed or encrypted; and
+    result rows are never logged, even with the engine logger at DEBUG.
+    """
+    logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NO_RESULT_ROWS)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,4 +79,4 @@ def create_db_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True)

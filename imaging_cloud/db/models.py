@@ -1,7 +1,7 @@
 """Imports every model so ``Base.metadata`` is complete (Alembic autogenerate and test schemas)."""
 
 from imaging_cloud.accounts.models import Account
-from imaging_cloud.audit.models import AccessEvent, AuditChainHead, AuditCheckpoint
+from imaging_cloud.audit.models import AccessEvent, AuditChainHead, AuditCheckpoint, AuditFlagReview
 from imaging_cloud.consent.models import (
     BreakGlassSession,
     CodeAttempt,
@@ -13,6 +13,7 @@ from imaging_cloud.consent.models import (
 )
 from imaging_cloud.db.base import Base
 from imaging_cloud.dimse.models import DimsePeer
+from imaging_cloud.identity.link_tokens import LinkToken
 from imaging_cloud.identity.models import HealthCard, Institution, PatientXref, Person
 from imaging_cloud.reports.models import Report
 from imaging_cloud.sessions.models import RefreshToken, RevokedToken
@@ -23,6 +24,7 @@ __all__ = [
     "Account",
     "AuditChainHead",
     "AuditCheckpoint",
+    "AuditFlagReview",
     "Base",
     "BreakGlassSession",
     "CodeAttempt",
@@ -32,6 +34,7 @@ __all__ = [
     "HealthCard",
     "Instance",
     "Institution",
+    "LinkToken",
     "OneTimeCode",
     "PatientXref",
     "Person",

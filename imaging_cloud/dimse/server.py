@@ -8,7 +8,10 @@ being decoded and handed to ``Ingestor.ingest``; its ``Outcome`` becomes the C-S
 Sockets get TCP_NODELAY (without it each small DIMSE message waits for a delayed ACK on loopback). With TLS the
 handshake runs on the connection's own thread with a deadline, so a silent client cannot hold up accepting; without
 TLS a connection that closes before its A-ASSOCIATE-RQ (a TCP health check) is dropped before pynetdicom sees it.
-Logs carry association events and counts only, never anything from a data set.
+Logs carry association events and counts only, never anything from a data set. The audit trail records every
+association (accepted when ``EVT_ACCEPTED`` fires, rejected with its reason), every C-ECHO and every C-STORE
+(``imaging_cloud.dimse.audit``); an association whose event cannot be written is aborted, a C-ECHO or C-STORE
+whose event cannot be written fails with a status the sender retries on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import ssl
 import tempfile
 import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass
 from io import BytesIO
@@ -37,12 +41,14 @@ from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 from sqlalchemy.exc import SQLAlchemyError
 
+from imaging_cloud.audit.recorder import AuditUnavailable
+from imaging_cloud.dimse.audit import Caller, institution_code, record_association, record_echo, record_store
 from imaging_cloud.dimse.contexts import supported_contexts
 from imaging_cloud.dimse.part10 import RefusedDataSet, write_part10
 from imaging_cloud.dimse.peers import admitted_institution
 from imaging_cloud.dimse.status import SUCCESS, WARNING_DATASET_DOES_NOT_MATCH, failure_status, store_status
 from imaging_cloud.errors import ServiceUnavailable
-from imaging_cloud.ingest.outcome import FailureReason, Stored
+from imaging_cloud.ingest.outcome import Failed, FailureReason, Outcome, Stored
 from imaging_cloud.runtime import Runtime
 from imaging_cloud.storage.protocol import StorageUnavailable
 
@@ -82,6 +88,8 @@ class _Peer:
     calling_ae_title: str
     address: str
     institution_id: int
+    caller: Caller
+    """How the audit trail names this association's events."""
     stored: int = 0
     failed: int = 0
 
@@ -167,6 +175,10 @@ class StorageScp:
         self._thread: threading.Thread | None = None
 
     @property
+    def _tls(self) -> bool:
+        return self._options.ssl_context is not None
+
+    @property
     def ae_title(self) -> str:
         return self._ae.ae_title
 
@@ -194,6 +206,7 @@ class StorageScp:
                 (evt.EVT_REQUESTED, self._on_requested),
                 (evt.EVT_ACCEPTED, self._on_accepted),
                 (evt.EVT_REJECTED, self._on_rejected),
+                (evt.EVT_C_ECHO, self._on_c_echo),
                 (evt.EVT_C_STORE, self._on_c_store),
                 (evt.EVT_CONN_CLOSE, self._on_closed),
             ],
@@ -255,6 +268,9 @@ class StorageScp:
         try:
             with self._runtime.units.read_only() as session:
                 institution_id = admitted_institution(session, calling, address)
+                code: str | None = None
+                if institution_id is not None:
+                    code = institution_code(session, institution_id)
         except Exception as exc:  # database down or a fault of ours: refuse for now, the sender retries later
             logger.error("peer lookup failed (%s): association from %s refused for now", type(exc).__name__, address)
             self._reject(association, _REJECTED_TRANSIENT, _NO_REASON)
@@ -263,7 +279,9 @@ class StorageScp:
             self._reject(association, _REJECTED_PERMANENT, _CALLING_AE_NOT_RECOGNIZED)
             return
         with self._peers_lock:
-            self._peers[association] = _Peer(calling, address, institution_id)
+            self._peers[association] = _Peer(
+                calling, address, institution_id, Caller(calling, address, uuid.uuid4().hex, code)
+            )
 
     @staticmethod
     def _reject(association: Association, result: int, diagnostic: int) -> None:
@@ -273,8 +291,15 @@ class StorageScp:
         association.kill()
 
     def _on_accepted(self, event: Event) -> None:
+        """Record the admitted association; one that cannot be recorded is aborted before anything is stored."""
         peer = self._peer(event.assoc)
         if peer is not None:
+            try:
+                record_association(self._runtime, peer.caller, called_ae_title=self.ae_title, tls=self._tls)
+            except AuditUnavailable:
+                logger.error("the audit event could not be written: association from %s aborted", peer.address)
+                event.assoc.abort()
+                return
             logger.info(
                 "association from %s at %s accepted for institution %d",
                 peer.calling_ae_title,
@@ -285,9 +310,22 @@ class StorageScp:
     def _on_rejected(self, event: Event) -> None:
         association = event.assoc
         with self._peers_lock:
-            self._peers.pop(association, None)
+            peer = self._peers.pop(association, None)
         request = cast(A_ASSOCIATE, association.requestor.primitive)
         response = cast(A_ASSOCIATE, association.acceptor.primitive)
+        calling = str(request.calling_ae_title or "").strip()
+        caller = peer.caller if peer is not None else Caller(calling, association.requestor.address, uuid.uuid4().hex)
+        refusal = "-".join(response.reason_str.lower().replace(",", " ").split())
+        try:
+            record_association(
+                self._runtime,
+                caller,
+                called_ae_title=str(request.called_ae_title or "").strip(),
+                tls=self._tls,
+                refusal=refusal,
+            )
+        except AuditUnavailable:  # nothing was admitted; the rejection stands
+            logger.error("the audit event of a rejected association could not be written")
         logger.info(
             "association from %s at %s rejected: %s",
             str(request.calling_ae_title or "").strip(),
@@ -307,7 +345,19 @@ class StorageScp:
         with self._peers_lock:
             return self._peers.get(association)
 
-    # -- C-STORE -------------------------------------------------------------------------------------------------
+    # -- C-ECHO and C-STORE --------------------------------------------------------------------------------------
+
+    def _on_c_echo(self, event: Event) -> int:
+        """Verification succeeds once it is recorded (Processing failure when it cannot be)."""
+        peer = self._peer(event.assoc)
+        if peer is None:
+            return int(FailureReason.PROCESSING_FAILURE.status)
+        try:
+            record_echo(self._runtime, peer.caller)
+        except AuditUnavailable:
+            logger.error("C-ECHO from %s: the audit event could not be written", peer.calling_ae_title)
+            return int(FailureReason.PROCESSING_FAILURE.status)
+        return int(SUCCESS)
 
     def _on_c_store(self, event: Event) -> Dataset:
         """Ingest one instance; every fault becomes a status, nothing propagates into pynetdicom."""
@@ -316,36 +366,49 @@ class StorageScp:
             return failure_status(FailureReason.PROCESSING_FAILURE, "the association has no institution")
         request = cast(C_STORE, event.request)
         affected = str(request.AffectedSOPClassUID or "")
+        outcome: Outcome | None = None
+        fault = "processed"
         try:
-            status = self._ingest(event, request, peer.institution_id, affected)
+            status, outcome = self._ingest(event, request, peer.institution_id, affected)
         except (ServiceUnavailable, StorageUnavailable, SQLAlchemyError, OSError) as exc:
             logger.warning("C-STORE from %s: out of resources (%s)", peer.calling_ae_title, type(exc).__name__)
             status = failure_status(FailureReason.OUT_OF_RESOURCES, "storage or index unavailable; retry later")
+            fault = FailureReason.OUT_OF_RESOURCES.slug
         except Exception as exc:  # never let one instance take the association down
             logger.error("C-STORE from %s: processing failure (%s)", peer.calling_ae_title, type(exc).__name__)
             status = failure_status(FailureReason.PROCESSING_FAILURE, "the instance could not be processed")
+            fault = FailureReason.PROCESSING_FAILURE.slug
+        try:
+            record_store(self._runtime, peer.caller, outcome, int(status.Status), fault)
+        except AuditUnavailable:  # stored but not recorded: the sender retries, and the retry is recorded
+            logger.error("C-STORE from %s: the audit event could not be written", peer.calling_ae_title)
+            status = failure_status(FailureReason.OUT_OF_RESOURCES, "the audit trail is unavailable; retry later")
         if status.Status in (SUCCESS, WARNING_DATASET_DOES_NOT_MATCH):
             peer.stored += 1
         else:
             peer.failed += 1
         return status
 
-    def _ingest(self, event: Event, request: C_STORE, institution_id: int, affected_sop_class_uid: str) -> Dataset:
+    def _ingest(
+        self, event: Event, request: C_STORE, institution_id: int, affected_sop_class_uid: str
+    ) -> tuple[Dataset, Outcome | None]:
+        """The C-STORE status, and ingest's outcome (None when the data set was refused before ingest)."""
         data = request.DataSet
         if not isinstance(data, BytesIO) or data.getbuffer().nbytes == 0:
-            return failure_status(FailureReason.CANNOT_UNDERSTAND, "the C-STORE request carries no data set")
+            reason = FailureReason.CANNOT_UNDERSTAND
+            return failure_status(reason, "the C-STORE request carries no data set"), Failed(reason, "no data set")
         settings = self._runtime.settings
         with tempfile.SpooledTemporaryFile(max_size=settings.spool_memory_bytes, prefix="dimse-") as spool:
             try:
                 write_part10(cast(BinaryIO, spool), event.file_meta, data.getbuffer(), settings.max_part_bytes)
             except RefusedDataSet as refused:
                 logger.info("C-STORE refused: %s", refused.reason.slug)
-                return failure_status(refused.reason, refused.detail)
+                return failure_status(refused.reason, refused.detail), Failed(refused.reason, refused.detail)
             spool.seek(0)
             outcome = self._runtime.ingestor.ingest(cast(BinaryIO, spool), institution_id=institution_id)
         if not isinstance(outcome, Stored):
             logger.info("C-STORE refused: %s", outcome.reason.slug)
-        return store_status(outcome, affected_sop_class_uid)
+        return store_status(outcome, affected_sop_class_uid), outcome
 
 
 def _drop_message_logging(server: ThreadedAssociationServer) -> None:

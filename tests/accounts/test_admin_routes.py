@@ -50,4 +50,3 @@ def test_only_administrators_create_institutions_and_accounts(
     admin = {"Authorization": f"Bearer {admin_token}"}
     assert client.post("/admin/institutions", headers=admin, json=institution).status_code == 201
     assert client.post("/admin/accounts", headers=admin, json=account).status_code == 201
-

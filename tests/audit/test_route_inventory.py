@@ -16,7 +16,9 @@ from imaging_cloud.app import PUBLIC_PATHS
 from imaging_cloud.audit.vocabulary import AuditAction
 from imaging_cloud.consent.models import ProxyLink
 from imaging_cloud.demo.synthetic import SyntheticPatient, make_patient, make_study
+from imaging_cloud.identity.link_handles import link_handle
 from imaging_cloud.identity.models import Person
+from imaging_cloud.identity.service import institution_link_key
 from imaging_cloud.runtime import Runtime
 from imaging_cloud.sessions.dev_ehc import mint_dev_id_token
 from tests.audit.conftest import PATIENT_ID, TINY_CT, Stored, events_after, last_seq, verify
@@ -54,6 +56,7 @@ def concrete(path: str) -> str:
             public_id="ABCDE",
             proxy_id="1",
             session_id="1",
+            flag_id="break-glass.1",
         )
     )
 
@@ -197,6 +200,19 @@ def test_a_served_request_to_any_route_is_exactly_one_allowed_access_of_the_same
     requests[("GET", "/audit/break-glass")] = {"url": "/audit/break-glass", "headers": auditor_headers}
     requests[("POST", "/audit/break-glass/{session_id}/review")] = {
         "url": f"/audit/break-glass/{glass}/review",
+        "json": {"note": "checked"},
+        "headers": auditor_headers,
+    }
+    handle = link_handle(institution_link_key(runtime.keys, hospital_a.institution_id), "", PATIENT_ID)
+    requests[("GET", "/patients/link-key")] = {"url": "/patients/link-key", "headers": hospital_a.headers}
+    requests[("POST", "/patients/link-tokens")] = {
+        "url": "/patients/link-tokens",
+        "json": {"link_handle": handle},
+        "headers": hospital_a.headers,
+    }
+    requests[("GET", "/audit/flags")] = {"url": "/audit/flags", "headers": auditor_headers}
+    requests[("POST", "/audit/flags/{flag_id}/review")] = {
+        "url": f"/audit/flags/break-glass.{glass}/review",
         "json": {"note": "checked"},
         "headers": auditor_headers,
     }
