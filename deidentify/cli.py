@@ -4,6 +4,7 @@ Commands::
 
     deidentify run IN OUT --profile NAME|FILE.toml --keys KEYFILE [--jobs N] [--refused-list FILE]
     deidentify verify PATH --known-identifiers FILE
+    deidentify report IN OUT --known-identifiers FILE [--charset utf-8|gb18030]
     deidentify profiles
     deidentify explain TAG
 
@@ -17,7 +18,11 @@ KEYFILE is JSON: ``{"uid_key": "...", "pseudonym_key": "...", "date_shift_key": 
 least 16 bytes; ``date_shift_key`` only for the research profile). The known-identifiers file is JSON with the
 fields of :class:`deidentify.KnownIdentifiers` (``names``, ``ids``, ``phones``, ``addresses``: lists of strings).
 
-Exit codes: 0 every file done / clean; 1 some files refused (run) or residue found (verify); 2 usage error.
+``report`` de-identifies one stand-alone report: a PDF (``%PDF-`` content) is rebuilt as page images with the
+identifiers blacked out, anything else is read as text in ``--charset`` and written back as scrubbed UTF-8.
+
+Exit codes: 0 every file done / clean; 1 some files refused (run, report) or residue found (verify); 2 usage
+error.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from deidentify.keys import Keys, make_pseudonym
 from deidentify.ocr import RapidOcrDetector, TextDetector
 from deidentify.pixel_risk import CLEAN_PIXEL_DATA
 from deidentify.profiles import PROFILES, Profile, get_profile
+from deidentify.reports import redact_pdf_report, scrub_text_report
 from deidentify.subjects import KnownIdentifiers, Subject
 from deidentify.table import (
     ActionCode,
@@ -287,6 +293,28 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if dirty else EXIT_OK
 
 
+def _report(args: argparse.Namespace) -> int:
+    source, target = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UsageError("input report does not exist")
+    known = load_known(Path(args.known_identifiers))
+    data = source.read_bytes()
+    try:
+        if b"%PDF-" in data[:1024]:
+            buffer = io.BytesIO()
+            result = redact_pdf_report(data, buffer, known)
+            output, summary = buffer.getvalue(), f"pdf: {result.pages} pages, {result.boxes} boxes blacked out"
+        else:
+            output, summary = scrub_text_report(data, args.charset, known), "text: scrubbed"
+    except DeidentificationError as exc:
+        print(f"refused: {exc.code}")
+        return EXIT_REFUSED
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(output)
+    print(summary)
+    return EXIT_OK
+
+
 def _profiles() -> int:
     for profile in PROFILES.values():
         print(profile.name)
@@ -308,7 +336,9 @@ def _explain_rule(profile: Profile, tag: int) -> str:
     if rule is None:
         return "not listed: kept; text scrubbed of identifiers, UIDs remapped, UN removed, PN dummied"
     if tag >> 16 & 1:
-        return f"{rule.table_code} ({rule.reason}) → removed (no safe-private allowlist shipped)"
+        if Option.RETAIN_SAFE_PRIVATE in profile.options:
+            return f"{rule.table_code} ({rule.reason}) → kept if Table E.3.10-1 lists it for its private creator"
+        return f"{rule.table_code} ({rule.reason}) → removed"
     if (is_overlay_group(tag >> 16) or is_curve_group(tag >> 16)) and rule.action != ActionCode.KEEP:
         return f"{rule.action.value} (table {rule.table_code}, {rule.reason}) → group removed (graphics not cleanable)"
     return f"{rule.action.value} (table {rule.table_code or '-'}, {rule.reason})"
@@ -355,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("verify", help="search files for residue of known identifiers")
     check.add_argument("path", metavar="PATH")
     check.add_argument("--known-identifiers", required=True, metavar="FILE")
+    report = commands.add_parser("report", help="de-identify a stand-alone PDF or text report")
+    report.add_argument("input", metavar="IN")
+    report.add_argument("output", metavar="OUT")
+    report.add_argument("--known-identifiers", required=True, metavar="FILE")
+    report.add_argument("--charset", default="utf-8", help="charset of a text report (utf-8, gb18030, gbk)")
     commands.add_parser("profiles", help="list the built-in profiles")
     explain = commands.add_parser("explain", help="what each profile does to a tag, and why")
     explain.add_argument("tag", metavar="TAG", help="(0010,0010), 00100010 or a keyword")
@@ -374,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, console)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "profiles":
             return _profiles()
         return _explain(args)

@@ -5,7 +5,8 @@ Order of work:
 1. refuse what cannot be handled safely (missing identifying UIDs → :class:`MalformedInput`; unknown SOP class,
    ``BurnedInAnnotation`` YES without Clean Pixel Data, overlays embedded in pixel data, encapsulated
    documents → :class:`RejectedInstance`);
-2. harvest identifiers from the header (names, IDs, phones, addresses) and merge them with the caller's;
+2. re-decode text whose bytes are not in the declared character set (:mod:`deidentify.charsets`), then
+   harvest identifiers from the header (names, IDs, phones, addresses) and merge them with the caller's;
 3. Clean Pixel Data (when the profile has it): objects at risk of burned-in text (:mod:`deidentify.pixel_risk`)
    are searched with OCR and the text blacked out (:mod:`deidentify.pixels`), or refused with
    ``pixel-check-impossible``; other objects' pixel data is never read or decoded;
@@ -22,7 +23,9 @@ Semantics beyond the table, chosen to be safe without PS3.3 IOD Type tables:
   Z on a sequence empties it; C, K and U on a sequence process its items;
 * C on binary data (curves, overlays) cannot be done without OCR: the data is removed; overlay groups are
   removed whole (an overlay plane without its data is meaningless);
-* private attributes are removed, also under Retain Safe Private (the Table E.3.10-1 allowlist is not shipped);
+* private attributes are removed; under Retain Safe Private those of the Table E.3.10-1 allowlist
+  (:mod:`deidentify.safe_private`: group, private creator, element byte and VR all matching) are kept, text
+  values scrubbed, and so are the private creator elements of the blocks they are in;
 * elements of unknown VR (UN) that the table does not list are removed (their content cannot be inspected);
 * person names (PN) the table does not list get a dummy value.
 
@@ -48,6 +51,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
+from deidentify.charsets import repair_charsets
 from deidentify.dates import DateShifter
 from deidentify.dummies import TEXT_DUMMY, dummy_value
 from deidentify.errors import DeidentificationError, MalformedInput, RejectedInstance
@@ -58,6 +62,7 @@ from deidentify.pixel_risk import CLEAN_PIXEL_DATA, CLEAN_PIXEL_DATA_CODE, pixel
 from deidentify.pixels import PIXEL_CHECK_IMPOSSIBLE, PixelCleaning, clean_pixel_data
 from deidentify.profiles import Profile, Rule
 from deidentify.records import SET, ActionRecord, RecordBuilder
+from deidentify.safe_private import safe_private
 from deidentify.scrubbing import Scrubber, scrubber_for
 from deidentify.subjects import KnownIdentifiers, Subject
 from deidentify.table import ActionCode, Option, format_tag, is_curve_group, is_overlay_group, load_table
@@ -96,6 +101,7 @@ REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesIns
 
 #: CID 7050 code values (DCM) for the options this package applies
 OPTION_CODES: dict[Option, str] = {
+    Option.RETAIN_SAFE_PRIVATE: "113111",
     Option.RETAIN_UIDS: "113110",
     Option.RETAIN_DEVICE_IDENTITY: "113109",
     Option.RETAIN_INSTITUTION_IDENTITY: "113112",
@@ -186,6 +192,7 @@ class _Walker:
         self.shifter = shifter
         self.record = record
         self.retain_uids = Option.RETAIN_UIDS in profile.options
+        self.retain_safe_private = Option.RETAIN_SAFE_PRIVATE in profile.options
         self.non_ascii = False
         self.items_with_charset: list[Dataset] = []
 
@@ -195,6 +202,8 @@ class _Walker:
         nested = bool(prefix)
         if nested and SPECIFIC_CHARACTER_SET in ds:
             self.items_with_charset.append(ds)
+        creators = _private_creators(ds) if self.retain_safe_private else {}
+        kept_blocks: set[tuple[int, int]] = set()
         for tag, raw in list(ds.items()):
             path = prefix + format_tag(tag)
             group, element = tag >> 16, tag & 0xFFFF
@@ -212,11 +221,49 @@ class _Walker:
             if rule is None:
                 self._unlisted(ds, tag, vr, path, dummy_mode)
             elif group % 2 == 1:
+                if tag in creators:
+                    continue  # kept or removed below, with the elements of its block
+                if self.retain_safe_private and self._safe_private(ds, tag, vr, path, rule, creators):
+                    kept_blocks.add((group, element >> 8))
+                    continue
                 del ds[tag]
-                reason = "private" if rule.action == ActionCode.REMOVE else "private: no safe-private allowlist"
+                reason = "private" if rule.action == ActionCode.REMOVE else "private: not in the safe-private allowlist"
                 self.record.add(path, ActionCode.REMOVE, reason, rule.table_code)
             else:
                 self._apply(ds, tag, vr, rule, path)
+        for creator_tag in creators:
+            path = prefix + format_tag(creator_tag)
+            if (creator_tag >> 16, creator_tag & 0xFF) in kept_blocks:
+                self.record.add(path, ActionCode.KEEP, "private creator of retained safe private attributes")
+            else:
+                del ds[creator_tag]
+                self.record.add(path, ActionCode.REMOVE, "private creator")
+
+    def _safe_private(self, ds: Dataset, tag: int, vr: str, path: str, rule: Rule, creators: dict[int, str]) -> bool:
+        """Keep ``tag`` if the allowlist names it under its block's private creator; False to remove it."""
+        group, element = tag >> 16, tag & 0xFFFF
+        if element < 0x1000:
+            return False
+        creator = creators.get(group << 16 | element >> 8)
+        entry = safe_private(group, creator, element) if creator is not None else None
+        if entry is None:
+            return False
+        if vr == "UN":  # implicit VR or written as UN: read the value as the allowlisted VR
+            raw = ds.get_item(tag)
+            if not isinstance(raw, RawDataElement):
+                return False
+            ds[tag] = raw._replace(VR=entry.vr)
+            vr = entry.vr
+        if vr != entry.vr:
+            return False
+        reason = f"{rule.reason}: Table E.3.10-1 safe private attribute"
+        if vr in TEXT_VRS:
+            self.record.add(path, ActionCode.CLEAN, reason, rule.table_code)
+            self._scrub(ds, tag, vr, path)
+        else:
+            ds[tag].value  # noqa: B018 - decode now: a value that cannot be read as the allowlisted VR is refused
+            self.record.add(path, ActionCode.KEEP, reason, rule.table_code)
+        return True
 
     def _items(self, ds: Dataset, tag: int, path: str, dummy_mode: bool) -> None:
         for index, item in enumerate(ds[tag].value or ()):
@@ -384,6 +431,16 @@ class _Walker:
             self.record.add(path, ActionCode.CLEAN, "scrubbed-identifiers")
 
 
+def _private_creators(ds: Dataset) -> dict[int, str]:
+    """Private creator elements ``(gggg,00xx)`` of ``ds``: tag → creator (text values only)."""
+    creators: dict[int, str] = {}
+    for tag in list(ds.keys()):
+        if (tag >> 16) % 2 == 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
+            value = ds[tag].value
+            creators[tag] = value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
+    return creators
+
+
 def _options_applied(profile: Profile, pixels: PixelCleaning | None = None) -> tuple[str, ...]:
     """The options in force for this object; Clean Pixel Data only when its pixels were actually searched."""
     applied = tuple(option.value for option in Option if option in profile.options and option in OPTION_CODES)
@@ -540,6 +597,8 @@ def deidentify(
     try:
         _check_instance(dataset, profile)
         transfer_syntax = _transfer_syntax(dataset)
+        repaired: list[tuple[str, str]] = []
+        repair_charsets(dataset, lambda path, codec: repaired.append((path, codec)))
         harvested = harvest(dataset)
     except DeidentificationError:
         raise
@@ -551,6 +610,8 @@ def deidentify(
     known = subject.known.merged(harvested)
     record = RecordBuilder(profile=profile.name)
     record.harvested = len(harvested.names) + len(harvested.ids) + len(harvested.phones) + len(harvested.addresses)
+    for path, codec in repaired:
+        record.add(path, SET, f"mislabeled-charset: text decoded as {codec}")
     if pixels is not None:
         _record_pixels(record, pixels)
     walker = _Walker(profile, keys, scrubber_for(known), known, shifter, record)

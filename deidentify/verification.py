@@ -10,7 +10,10 @@ What is searched (the serialized object, as it would be stored):
 * the raw bytes of the whole file (preamble, file meta, every element, private or not) for each known
   identifier and original UID encoded in UTF-8, GB18030, UTF-16-LE and UTF-16-BE, and for the generic patterns
   in ASCII. Pixel data is excluded from the byte scans: image samples are not text, and short numbers would
-  match by chance.
+  match by chance;
+* every other element value holding non-ASCII bytes, decoded as UTF-8 and as GB18030 whatever the declared
+  character set, with the scrubber's expressions: text whose bytes are mislabeled (GBK bytes under ``ISO_IR
+  100``, UTF-8 under ``GB18030``) hides identifiers from a decoding with the declared character set.
 
 Findings carry a tag path such as ``(0040,A730)[0].(0040,A160)`` (or ``<preamble>``, ``<file>``), a kind and how
 it was found, never the value.
@@ -43,6 +46,9 @@ NON_INSTANCE_UID_PATHS = tuple(format_tag(tag) for tag in sorted(NON_INSTANCE_UI
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "UN"})
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 BYTE_ENCODINGS = ("utf-8", "gb18030", "utf-16-le", "utf-16-be")
+#: the character sets mislabeled text is most often really in (Latin-1 readings are searched in the byte scan)
+PLAUSIBLE_CODECS = ("utf-8", "gb18030")
+DECODED_TEXT_VRS = TEXT_VRS - {"UN"}
 _MIN_FORM_BYTES = 3
 _MIN_UID_BYTES = 8
 _NAME_SPLIT = re.compile(r"[\s\^,._\-]+")
@@ -134,11 +140,14 @@ class _Layout:
         self.starts: list[int] = []
         self.spans: list[tuple[int, int, str, str]] = []
         self.pixel: list[tuple[int, int]] = []
+        self.values: list[tuple[int, int, str, str]] = []
 
     def add(self, start: int, length: int, path: str, tag: int, vr: str) -> None:
         self.spans.append((start, start + length, path, vr))
         if tag in PIXEL_TAGS:
             self.pixel.append((start, start + length))
+        else:
+            self.values.append((start, start + length, path, vr))
 
     def finish(self) -> None:
         self.spans.sort()
@@ -275,4 +284,12 @@ def verify(
             path, vr = layout.locate(start + span_start, preamble_end)
             if kind == KNOWN_IDENTIFIER or vr not in NUMERIC_TEXT_VRS:
                 add(path, kind, "ascii")
+    for start, end, path, vr in layout.values:
+        value = data[start:end]
+        if value.isascii():
+            continue
+        for codec in PLAUSIBLE_CODECS:
+            for _start, _end, kind in scrubber.find(value.decode(codec, errors="replace")):
+                if kind == KNOWN_IDENTIFIER or vr in DECODED_TEXT_VRS:  # binary values: generic patterns by chance
+                    add(path, kind, codec)
     return sorted(found.values())

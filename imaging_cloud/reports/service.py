@@ -4,13 +4,13 @@ By kind:
 
 - ``text`` (``text/plain``, UTF-8 or a GB charset): decoded, scrubbed of the person's known identifiers (and
   their pinyin spellings) and of generic patterns, re-checked to hold none, stored as UTF-8;
-- ``pdf``: rebuilt as an image-only PDF with every identifier blacked out (``pdf_redaction``);
+- ``pdf``: rebuilt as an image-only PDF with every identifier blacked out (``deidentify.pdf``);
 - ``sr`` (``application/dicom``, an SR Storage SOP Class): the object goes through the same ``Ingestor`` as
   STOW-RS — de-identified (Clean Structured Content scrubs the content items), verified, stored and indexed as an
   instance of the study, where DICOM viewers find it. The Report row points at that instance's object: the bytes
   are stored once.
 - ``encapsulated-pdf`` (``application/dicom``, Encapsulated PDF Storage): the embedded PDF is taken out and
-  rebuilt by ``pdf_redaction`` exactly like a stand-alone PDF, and stored as ``application/pdf``; the DICOM
+  rebuilt by ``deidentify.pdf`` exactly like a stand-alone PDF, and stored as ``application/pdf``; the DICOM
   wrapper is checked (its StudyInstanceUID is the form's, its PatientID resolves to the study's person) and not
   stored, because ``deidentify`` refuses encapsulated documents for now. When it learns to clean them, these go
   through the ``Ingestor`` like SR.
@@ -45,16 +45,17 @@ from sqlalchemy.orm import Session
 import deidentify
 from auth.policy import Action
 from auth.principals import Principal
-from deidentify import Scrubber
+from deidentify import RejectedInstance, Scrubber
+from deidentify.pdf import PdfRefused, redact_pdf
+from deidentify.pinyin import report_scrubber
+from deidentify.reports import scrub_text, search_terms, text_codec
 from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study
 from imaging_cloud.dicomweb.media_types import MediaType
 from imaging_cloud.errors import Conflict, NotFound, Unprocessable, UnsupportedMediaType
 from imaging_cloud.identity.models import Institution, Person
 from imaging_cloud.identity.service import known_identifiers, resolve_person
 from imaging_cloud.ingest.outcome import Failed
-from imaging_cloud.reports.identifiers import report_scrubber, with_pinyin
 from imaging_cloud.reports.models import Report
-from imaging_cloud.reports.pdf_redaction import PdfRefused, redact_pdf
 from imaging_cloud.runtime import Runtime
 from imaging_cloud.storage.protocol import report_key
 from imaging_cloud.studies.models import Instance, Study
@@ -62,7 +63,6 @@ from imaging_cloud.studies.models import Instance, Study
 logger = logging.getLogger(__name__)
 
 REPORT_ID_LABEL = b"imaging-cloud/report-id/v1\x00"
-TEXT_CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gb18030": "gb18030", "gbk": "gb18030", "gb2312": "gb18030"}
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 PDF_CONTENT_TYPE = "application/pdf"
 DICOM_CONTENT_TYPE = "application/dicom"
@@ -216,7 +216,7 @@ class ReportService:
         kind = dicom.kind if dicom is not None else declared
         assert kind is not None
         source = io.BytesIO(dicom.document) if dicom is not None else upload.source
-        with self._prepared(kind, source, upload.media_type, scrubber, _search_terms(known)) as prepared:
+        with self._prepared(kind, source, upload.media_type, scrubber, search_terms(known)) as prepared:
             return self._store(prepared, institution, study_id, study_uid, report_uid, title, upload.status)
 
     @staticmethod
@@ -369,11 +369,6 @@ def report_study_uid(session: Session, report: Report) -> str:
     return str(session.scalar(select(Study.study_uid).where(Study.id == report.study_id)))
 
 
-def _search_terms(known: deidentify.KnownIdentifiers) -> tuple[str, ...]:
-    expanded = with_pinyin(known)
-    return expanded.names + expanded.ids + expanded.phones + expanded.addresses
-
-
 def _finder(scrubber: Scrubber) -> Callable[[str], list[tuple[int, int]]]:
     def find(text: str) -> list[tuple[int, int]]:
         return [(start, end) for start, end, _ in scrubber.find(text)]
@@ -382,10 +377,11 @@ def _finder(scrubber: Scrubber) -> Callable[[str], list[tuple[int, int]]]:
 
 
 def _scrub_text(source: BinaryIO, media_type: MediaType, scrubber: Scrubber) -> bytes:
-    charset = media_type.params.get("charset", "utf-8").strip().lower()
-    codec = TEXT_CHARSETS.get(charset)
-    if codec is None:
-        raise UnsupportedMediaType("text reports are UTF-8 or GB18030/GBK", code="unsupported-charset")
+    """The library scrubs (:mod:`deidentify.reports`); this maps its refusals to HTTP errors."""
+    try:
+        codec = text_codec(media_type.params.get("charset", "utf-8"))
+    except RejectedInstance as refused:
+        raise UnsupportedMediaType(refused.detail, code=refused.code) from None
     source.seek(0)
     try:
         text = source.read().decode(codec)
@@ -393,11 +389,10 @@ def _scrub_text(source: BinaryIO, media_type: MediaType, scrubber: Scrubber) -> 
         raise Unprocessable(
             "the text report does not decode with its charset", code="report-text-undecodable"
         ) from None
-    text = text.removeprefix("\ufeff")
-    scrubbed, _count = scrubber.scrub(text)
-    if scrubber.find(scrubbed):
-        raise Unprocessable("identifiers remain after scrubbing", code="report-residual-identifiers")
-    return scrubbed.encode("utf-8")
+    try:
+        return scrub_text(text.removeprefix("\ufeff"), scrubber).encode("utf-8")
+    except RejectedInstance as refused:
+        raise Unprocessable(refused.detail, code=refused.code) from None
 
 
 @dataclass(frozen=True)

@@ -197,18 +197,6 @@ def test_modified_dates_shift_every_date_of_a_person_by_the_same_days() -> None:
     assert str(ds.AcquisitionDateTime)[8:] == "101010"  # time of day kept
 
 
-def test_retain_safe_private_still_removes_private_attributes_without_an_allowlist() -> None:
-    ds, _ = all_rows_dataset()
-    block = ds.private_block(0x0011, "ACME", create=True)
-    block.add_new(0x01, "LO", "SAMPLE PRIVATE")
-    keys = Keys(uid_key=b"uid-key-for-option-tests")
-    result = deidentify(
-        ds, profile=only(Option.RETAIN_SAFE_PRIVATE), keys=keys, subject=Subject(pseudonym="P1", person_ref="p")
-    )
-    assert not any(tag >> 16 == 0x0011 for tag in list(result.dataset.keys()))
-    assert Option.RETAIN_SAFE_PRIVATE.value not in result.record.options_applied
-
-
 def test_compound_codes_resolve_to_the_action_valid_for_any_type() -> None:
     assert resolve_code("X/Z") == ActionCode.ZERO
     assert resolve_code("X/D") == resolve_code("X/Z/D") == resolve_code("Z/D") == ActionCode.DUMMY

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from deidentify.pinyin import pinyin_spellings, report_scrubber, with_pinyin
 from deidentify.subjects import KnownIdentifiers
-from imaging_cloud.reports.identifiers import pinyin_spellings, report_scrubber, with_pinyin
 
 
 def _spellings(name: str) -> set[str]:

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
+from deidentify.pdf import PdfRefused, redact_pdf
+from deidentify.pinyin import report_scrubber, with_pinyin
 from deidentify.subjects import KnownIdentifiers
 from imaging_cloud.demo.synthetic import SyntheticPatient, make_patient
-from imaging_cloud.reports.identifiers import report_scrubber, with_pinyin
-from imaging_cloud.reports.pdf_redaction import PdfRefused, redact_pdf
 from tests.reports.conftest import LEFT, LINE_Y, identifiers_of, report_pdf
 
 SCALE = 2.0

@@ -38,7 +38,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import ImageDraw
 
-from imaging_cloud.reports.image_pdf import ImagePdfWriter
+from deidentify.errors import RejectedInstance
+from deidentify.image_pdf import ImagePdfWriter
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,11 @@ _STREAM_START = b">>\nstream\n"
 _PDFIUM_LOCK = threading.Lock()
 
 
-class PdfRefused(Exception):
+class PdfRefused(RejectedInstance):
     """The PDF cannot be redacted with certainty; ``code`` is stable, the message names the rule (no PHI)."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(code, message)
         self.message = message
 
 
