@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from imaging_cloud.accounts.models import Account
 from imaging_cloud.audit.models import AccessEvent
+from imaging_cloud.consent.plain_language import summarize
 from imaging_cloud.identity.models import Institution
 
 DEFAULT_PAGE = 50
@@ -37,6 +38,7 @@ class EventOut(BaseModel):
     basis: str | None
     target_kind: str | None
     target_id: str | None
+    summary: str = Field(description="The event in one plain Chinese sentence (who, when, what, on which basis)")
 
 
 class EventPage(BaseModel):
@@ -72,14 +74,16 @@ def page_events(
     for event in events:
         account_id = _account_id(event.actor)
         account = accounts.get(account_id) if account_id is not None else None
+        institution_name = names.get(event.institution) if event.institution else None
+        doctor = (account.display_name or account.username) if account is not None else None
         shown.append(
             EventOut(
                 seq=event.seq,
                 occurred_at=event.occurred_at,
                 actor_role=event.actor_role,
                 institution=event.institution,
-                institution_name=names.get(event.institution) if event.institution else None,
-                doctor=(account.display_name or account.username) if account is not None else None,
+                institution_name=institution_name,
+                doctor=doctor,
                 practitioner_id=account.practitioner_id if account is not None else None,
                 via_proxy=event.acting_for is not None,
                 action=event.action,
@@ -88,6 +92,15 @@ def page_events(
                 basis=event.basis,
                 target_kind=event.target_kind,
                 target_id=event.target_id,
+                summary=summarize(
+                    occurred_at=event.occurred_at,
+                    actor_role=event.actor_role,
+                    institution_name=institution_name,
+                    doctor=doctor,
+                    action=event.action,
+                    decision=event.decision,
+                    basis=event.basis,
+                ),
             )
         )
     return EventPage(events=shown, next_before=events[-1].seq if more and events else None)

@@ -24,6 +24,8 @@ def test_the_access_log_shows_a_doctors_retrieval_with_names_and_no_identifiers(
         "山西示例医院乙",
     )
     assert (retrieval["basis"], retrieval["target_id"]) == (f"grant:{grant_id}", world.ct.study_uid)
+    assert "山西示例医院乙 王医生 调阅了您的影像信息" in retrieval["summary"]
+    assert f"依据：您的授权（编号 {grant_id}）" in retrieval["summary"]
     assert not [e for e in log if e["action"] == "grant-create"]  # the patient's own acts are left out
     for text in (world.patient.national_id, world.patient.name_zh, world.patient.health_card):
         assert text not in response.text
