@@ -25,6 +25,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 import deidentify
+import deidentify.cli
 from auth.principals import Role
 from imaging_cloud.accounts.service import create_account, create_institution
 from imaging_cloud.audit.operations import checkpoint_trail, verify_trail
@@ -45,6 +46,7 @@ from imaging_cloud.uploader.credentials import ClientCredentials, StaticToken, T
 from imaging_cloud.uploader.errors import UploadAborted
 from imaging_cloud.uploader.local_deidentification import LocalDeidentification, LocalOptions, read_uid_key
 from imaging_cloud.uploader.progress import RichProgress
+from imaging_cloud.uploader.report_upload import LocalPatient, ReportNotSent, ReportRequest, upload_report
 from imaging_cloud.uploader.retry import RetryPolicy
 from imaging_cloud.uploader.summary import render_summary
 from imaging_cloud.uploader.upload import UploadOptions, service_base_url, upload
@@ -361,6 +363,67 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _local_patient(args: argparse.Namespace) -> LocalPatient | None:
+    """``upload-report --deidentify-locally``: who the report is about, as the hospital knows them."""
+    if not args.deidentify_locally:
+        if args.known_identifiers is not None:
+            raise UsageError("--known-identifiers is used only with --deidentify-locally")
+        return None
+    if not args.patient_id or args.known_identifiers is None:
+        raise UsageError("--deidentify-locally needs --patient-id and --known-identifiers (the patient's identifiers)")
+    try:
+        known = deidentify.cli.load_known(args.known_identifiers)
+    except deidentify.cli.UsageError as exc:
+        raise UsageError(str(exc)) from None
+    return LocalPatient(patient_id=args.patient_id, issuer=args.issuer, known=known)
+
+
+def cmd_upload_report(args: argparse.Namespace) -> int:
+    service_url = _service_url(args.url)
+    if not args.file.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    patient = _local_patient(args)
+    local_options = _local_options(args)
+    request = ReportRequest(
+        path=args.file,
+        study_uid=args.study_uid,
+        report_id=args.report_id,
+        title=args.title,
+        status=args.status,
+        charset=args.charset,
+    )
+    retry = RetryPolicy(attempts=max(1, args.retries))
+    with _http_client(args) as client:
+        tokens = _tokens(args, client, service_url)
+        local = None
+        if local_options is not None:
+            local = LocalDeidentification(
+                local_options, client=client, service_url=service_url, tokens=tokens, retry=retry
+            )
+        try:
+            result = upload_report(
+                request,
+                service_url=service_url,
+                tokens=tokens,
+                client=client,
+                retry=retry,
+                local=local,
+                patient=patient,
+            )
+        except ReportNotSent as exc:
+            print(f"report not sent: {exc} ({exc.code})", file=sys.stderr)
+            return EXIT_FAILED
+        except UploadAborted as exc:
+            print(f"upload aborted: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not result.stored:
+        print(f"report refused: HTTP {result.status} ({result.code})", file=sys.stderr)
+        return EXIT_FAILED
+    verb = "stored" if result.status == 201 else "already stored"
+    print(f"report {result.report_uid} {verb} on study {result.study_uid}")
+    return EXIT_OK
+
+
 def _rows(lines: Sequence[int]) -> str:
     return f"  (rows {', '.join(str(n) for n in lines)})" if lines else ""
 
@@ -506,6 +569,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="PHI-free JSON-lines record of what was sent (default: ~/.local/state/imaging-cloud/)",
     )
     upload_cmd.set_defaults(handler=cmd_upload)
+
+    report = commands.add_parser(
+        "upload-report",
+        help="upload a diagnostic report (text, PDF or DICOM) for a study",
+        description="Plain mode sends the report as is (the cloud scrubs it). With --deidentify-locally the "
+        "report is scrubbed here with the patient's identifiers, the study UID keyed with the hospital's UID "
+        "key, the report id hashed, and the patient named by a link token: nothing identifying is sent.",
+    )
+    report.add_argument("file", type=Path, help="the report: PDF, text (see --charset) or DICOM SR/Encapsulated PDF")
+    _client_options(report)
+    report.add_argument("--study-uid", required=True, help="the hospital's StudyInstanceUID of the report's study")
+    report.add_argument("--report-id", required=True, help="the hospital's report id (1-64 characters)")
+    report.add_argument("--title", default="", help="report title (scrubbed; dropped in local mode if not clean)")
+    report.add_argument("--status", default="final", choices=["preliminary", "final", "amended"])
+    report.add_argument("--charset", default="utf-8", help="charset of a text report: utf-8 (default) or gb18030")
+    report.add_argument("--patient-id", default=None, help="the local patient id (local mode; never sent)")
+    report.add_argument("--issuer", default="", help="IssuerOfPatientID of --patient-id (local mode)")
+    report.add_argument("--retries", type=int, default=RetryPolicy().attempts, help="tries on transient failures")
+    report.add_argument(
+        "--deidentify-locally",
+        action="store_true",
+        help="scrub here: needs --uid-key-file, --patient-id and --known-identifiers; only text and PDF",
+    )
+    report.add_argument("--uid-key-file", type=Path, default=None, help="the hospital-held UID key (as for upload)")
+    report.add_argument(
+        "--known-identifiers",
+        type=Path,
+        default=None,
+        help="JSON of the patient's identifiers (names, ids, phones, addresses), as for deidentify report",
+    )
+    report.add_argument(
+        "--manifest", type=Path, default=None, help="PHI-free JSON-lines record (default: as for upload)"
+    )
+    report.set_defaults(handler=cmd_upload_report, profile=deidentify.CLINICAL_SHARING.name)
 
     xref = commands.add_parser("xref", help="patient cross-reference feed")
     xref_commands = xref.add_subparsers(dest="xref_command", required=True, metavar="COMMAND")

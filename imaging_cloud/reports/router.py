@@ -69,10 +69,18 @@ _UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["study_instance_uid", "report_id", "file"],
                     "properties": {
-                        "study_instance_uid": {"type": "string", "description": "The hospital's StudyInstanceUID"},
+                        "study_instance_uid": {
+                            "type": "string",
+                            "description": "The hospital's StudyInstanceUID (with link_token: its keyed UID)",
+                        },
                         "report_id": {"type": "string", "maxLength": 64, "description": "The hospital's report id"},
                         "title": {"type": "string", "maxLength": 256},
                         "status": {"type": "string", "enum": [s.value for s in ReportStatus], "default": "final"},
+                        "link_token": {
+                            "type": "string",
+                            "description": "Locally de-identified report: the patient's link token (LT-…); "
+                            "study_instance_uid is then the hospital-keyed UID and report_id a keyed hash",
+                        },
                         "file": {
                             "type": "string",
                             "format": "binary",
@@ -129,6 +137,7 @@ async def upload_report(
             status=status,
             media_type=form.file_type,
             source=form.file.file,
+            link_token=form.fields.get("link_token") or None,
         )
         stored = await run_in_threadpool(ReportService(runtime).upload, principal, institution, upload)
     finally:

@@ -15,6 +15,14 @@ By kind:
   stored, because ``deidentify`` refuses encapsulated documents for now. When it learns to clean them, these go
   through the ``Ingestor`` like SR.
 
+A hospital that de-identifies locally (``imaging-cloud upload-report --deidentify-locally``) sends a ``link_token``
+instead of anything identifying: its StudyInstanceUID is then already keyed by the hospital (as its images' are) and
+taken as is, and must be a study of the token's person; its report id is already a keyed hash. The content goes
+through the same scrubbing, but as untrusted input: anything the cloud's scrubber still finds in it (a text
+report's text, a PDF's text layer, the title) is refused (422 ``report-residual-identifiers``), never silently
+fixed, so a broken local step shows. Only text and PDF come this way. A locally redacted PDF is image-only, so its
+pages are accepted without a text layer; pixels are not OCR'd here (the local step drew them from a redacted page).
+
 A report's identity is a keyed hash of (uploading institution, the hospital's report id): the same upload again
 answers 200 with the report already stored, whatever its bytes; a new id is a new report (201). Processing runs
 outside any transaction; the object is written and the row inserted in one unit of work afterwards, so a failed
@@ -46,12 +54,13 @@ import deidentify
 from auth.policy import Action
 from auth.principals import Principal
 from deidentify import RejectedInstance, Scrubber
-from deidentify.pdf import PdfRefused, redact_pdf
+from deidentify.pdf import PdfLimits, PdfRefused, redact_pdf
 from deidentify.pinyin import report_scrubber
 from deidentify.reports import scrub_text, search_terms, text_codec
 from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study
 from imaging_cloud.dicomweb.media_types import MediaType
 from imaging_cloud.errors import Conflict, NotFound, Unprocessable, UnsupportedMediaType
+from imaging_cloud.identity.link_tokens import LinkTokenRefused, is_link_token, redeem_link_token
 from imaging_cloud.identity.models import Institution, Person
 from imaging_cloud.identity.service import known_identifiers, resolve_person
 from imaging_cloud.ingest.outcome import Failed
@@ -70,6 +79,7 @@ ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 SR_STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _MAX_TITLE = 256
+_MAX_LINK_TOKEN = 64
 
 
 class ReportKind(enum.StrEnum):
@@ -96,6 +106,8 @@ class ReportUpload:
     status: ReportStatus
     media_type: MediaType
     source: BinaryIO
+    link_token: str | None = None
+    """Set when the hospital de-identified the report itself: the study UID and report id are then keyed."""
 
     def __repr__(self) -> str:
         return f"ReportUpload(<{self.media_type.type}>)"
@@ -163,6 +175,15 @@ def _validate(upload: ReportUpload) -> None:
         raise Unprocessable("study_instance_uid is not a DICOM UID", code="invalid-study-uid")
     if not (0 < len(upload.report_id) <= 64) or any(ord(ch) < 0x20 for ch in upload.report_id):
         raise Unprocessable("report_id must be 1-64 printable characters", code="invalid-report-id")
+    token = upload.link_token
+    if token is not None and not (len(token) <= _MAX_LINK_TOKEN and is_link_token(token)):
+        raise Unprocessable("link_token is not a link token", code="link-token-invalid")
+    if token is not None and kind_of(upload.media_type) is None:
+        raise Unprocessable("a locally de-identified report is text or PDF", code="report-local-type-unsupported")
+
+
+def _residue(message: str) -> Unprocessable:
+    return Unprocessable(message, code="report-residual-identifiers")
 
 
 def kind_of(media_type: MediaType) -> ReportKind | None:
@@ -191,10 +212,18 @@ class ReportService:
         declared = kind_of(upload.media_type)
         dicom = _read_dicom_report(upload) if declared is None else None
         runtime = self._runtime
-        study_uid = deidentify.remap_uid(upload.study_instance_uid, runtime.keys.uid_key)
+        local = upload.link_token is not None
+        study_uid = upload.study_instance_uid
+        if not local:
+            study_uid = deidentify.remap_uid(study_uid, runtime.keys.uid_key)
         report_uid = report_uid_for(runtime.keys.uid_key, institution.code, upload.report_id)
         with runtime.units.read_only() as session:
+            linked = _linked_person(session, runtime, institution, upload.link_token) if local else None
             access = authorize_study(session, principal, Action.UPLOAD_REPORT, study_uid)
+            if linked is not None and access.study.person_id != linked.id:
+                raise Unprocessable(
+                    "the study is not a study of the link token's person", code="report-study-person-mismatch"
+                )
             existing = self._existing(session, report_uid, access)
             if existing is not None:
                 return StoredReport(ReportInfo.of(existing, study_uid), created=False)
@@ -210,13 +239,16 @@ class ReportService:
                     )
             known = known_identifiers(session, runtime.keys, person)
         scrubber = report_scrubber(known)
+        if local and scrubber.find(upload.title):
+            raise _residue("the locally de-identified title still holds identifiers")
         title = scrubber.scrub(upload.title)[0][:_MAX_TITLE]
         if dicom is not None and dicom.kind is ReportKind.SR:
             return self._ingest_sr(upload, institution, study_id, study_uid, report_uid, title)
         kind = dicom.kind if dicom is not None else declared
         assert kind is not None
         source = io.BytesIO(dicom.document) if dicom is not None else upload.source
-        with self._prepared(kind, source, upload.media_type, scrubber, search_terms(known)) as prepared:
+        terms = search_terms(known)
+        with self._prepared(kind, source, upload.media_type, scrubber, terms, untrusted=local) as prepared:
             return self._store(prepared, institution, study_id, study_uid, report_uid, title, upload.status)
 
     @staticmethod
@@ -228,20 +260,31 @@ class ReportService:
 
     @contextmanager
     def _prepared(
-        self, kind: ReportKind, source: BinaryIO, media_type: MediaType, scrubber: Scrubber, terms: tuple[str, ...]
+        self,
+        kind: ReportKind,
+        source: BinaryIO,
+        media_type: MediaType,
+        scrubber: Scrubber,
+        terms: tuple[str, ...],
+        *,
+        untrusted: bool = False,
     ) -> Iterator[_Prepared]:
+        """The de-identified report; ``untrusted`` (locally de-identified) refuses what it would have to scrub."""
         memory = self._runtime.settings.spool_memory_bytes
         with tempfile.SpooledTemporaryFile(max_size=memory, prefix="report-") as spooled:
             spool = cast(BinaryIO, spooled)
             if kind is ReportKind.TEXT:
-                data = _scrub_text(source, media_type, scrubber)
+                data = _scrub_text(source, media_type, scrubber, refuse_residue=untrusted)
                 spool.write(data)
                 content_type, extension = TEXT_CONTENT_TYPE, "txt"
             else:
+                limits = PdfLimits(allow_image_only_pages=True) if untrusted else None
                 try:
-                    redact_pdf(source, spool, _finder(scrubber), terms)
+                    result = redact_pdf(source, spool, _finder(scrubber), terms, limits)
                 except PdfRefused as refused:
                     raise Unprocessable(refused.message, code=refused.code) from None
+                if untrusted and result.boxes:
+                    raise _residue("the locally de-identified PDF still holds identifiers in its text")
                 content_type, extension = PDF_CONTENT_TYPE, "pdf"
             size, sha256 = _measure(spool)
             yield _Prepared(kind, content_type, extension, spool, size, sha256)
@@ -376,7 +419,18 @@ def _finder(scrubber: Scrubber) -> Callable[[str], list[tuple[int, int]]]:
     return find
 
 
-def _scrub_text(source: BinaryIO, media_type: MediaType, scrubber: Scrubber) -> bytes:
+def _linked_person(session: Session, runtime: Runtime, institution: Institution, token: str | None) -> Person:
+    """The person a locally de-identified report's link token names for this institution (422 otherwise)."""
+    assert token is not None
+    try:
+        return redeem_link_token(session, runtime.keys, institution.id, token.strip(), dt.datetime.now(dt.UTC))
+    except LinkTokenRefused as refused:
+        raise Unprocessable(
+            "the link token is unknown, expired or another institution's", code=refused.refusal.value
+        ) from None
+
+
+def _scrub_text(source: BinaryIO, media_type: MediaType, scrubber: Scrubber, *, refuse_residue: bool = False) -> bytes:
     """The library scrubs (:mod:`deidentify.reports`); this maps its refusals to HTTP errors."""
     try:
         codec = text_codec(media_type.params.get("charset", "utf-8"))
@@ -389,6 +443,8 @@ def _scrub_text(source: BinaryIO, media_type: MediaType, scrubber: Scrubber) -> 
         raise Unprocessable(
             "the text report does not decode with its charset", code="report-text-undecodable"
         ) from None
+    if refuse_residue and scrubber.find(text):
+        raise _residue("the locally de-identified text still holds identifiers")
     try:
         return scrub_text(text.removeprefix("\ufeff"), scrubber).encode("utf-8")
     except RejectedInstance as refused:

@@ -15,7 +15,7 @@ from imaging_cloud.dicomweb.media_types import MediaType
 from imaging_cloud.dicomweb.multipart_upload import SpooledPart, receive_parts
 from imaging_cloud.errors import BadRequest, Unprocessable, UnsupportedMediaType
 
-TEXT_FIELDS = ("study_instance_uid", "report_id", "title", "status")
+TEXT_FIELDS = ("study_instance_uid", "report_id", "title", "status", "link_token")
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 4096
 FORM_OVERHEAD_BYTES = 64 * 1024

@@ -11,8 +11,8 @@ Before anything is sent, every file is read here and, per patient, the cloud is 
    written to a private staging folder; a process pool uses every core when there are enough files;
 4. the staged files are uploaded like the plain mode's (same batches, retries, resume state, progress, summary).
 
-A JSON-lines manifest records, per file, only de-identified UIDs and the outcome. The uploader has no report
-upload, so reports are not handled here (``POST /reports`` is a separate, cloud-side scrubbing path).
+A JSON-lines manifest records, per file, only de-identified UIDs and the outcome. Reports take the same link
+token and UID key through :mod:`imaging_cloud.uploader.report_upload`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -37,8 +36,9 @@ import deidentify
 from imaging_cloud.identity.link_handles import link_handle
 from imaging_cloud.uploader.credentials import TokenSource
 from imaging_cloud.uploader.discovery import SourceFile
-from imaging_cloud.uploader.errors import NotAuthorized, ServiceUnreachable
-from imaging_cloud.uploader.retry import RetryPolicy, is_transient
+from imaging_cloud.uploader.errors import ServiceUnreachable
+from imaging_cloud.uploader.retry import RetryPolicy
+from imaging_cloud.uploader.service_requests import ServiceRequests
 
 MIN_UID_KEY_BYTES = 32
 #: Below this many files the pool's start-up (a fresh interpreter per worker) costs more than it saves.
@@ -148,42 +148,12 @@ class LocalDeidentification:
         retry: RetryPolicy | None = None,
     ) -> None:
         self._options = options
-        self._client = client
-        self._url = service_url
-        self._tokens = tokens
-        self._retry = retry or RetryPolicy()
+        self._requests = ServiceRequests(client, service_url, tokens, retry)
 
     # -- the cloud: key and tokens ------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
-        renewed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Authorization": f"Bearer {self._tokens.bearer()}"}
-            try:
-                response = self._client.request(method, f"{self._url}{path}", json=body, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt >= self._retry.attempts:
-                    raise ServiceUnreachable(f"cannot reach the service: {type(exc).__name__}") from exc
-                time.sleep(self._retry.delay(attempt))
-                continue
-            if response.status_code == 401:
-                if not renewed and self._tokens.renew():
-                    renewed, attempt = True, attempt - 1
-                    continue
-                raise NotAuthorized("the service refused the token (401)")
-            if response.status_code == 403:
-                raise NotAuthorized("this account may not upload studies (403)")
-            if is_transient(response):
-                if attempt >= self._retry.attempts:
-                    raise ServiceUnreachable(f"the service kept answering HTTP {response.status_code}")
-                time.sleep(self._retry.delay(attempt, response))
-                continue
-            return response
-
     def _link_key(self) -> bytes:
-        response = self._request("GET", "/patients/link-key")
+        response = self._requests.send("GET", "/patients/link-key")
         if response.status_code != 200:
             raise ServiceUnreachable(f"the link key endpoint answered HTTP {response.status_code}")
         return bytes.fromhex(str(response.json()["link_key"]))
@@ -194,12 +164,24 @@ class LocalDeidentification:
             "link_handle": link_handle(key, issuer, patient_id),
             "ttl_seconds": LINK_TOKEN_SECONDS,
         }
-        response = self._request("POST", "/patients/link-tokens", body)
+        response = self._requests.send("POST", "/patients/link-tokens", json=body)
         if response.status_code == 404:
             return None
         if response.status_code != 201:
             raise ServiceUnreachable(f"the link token endpoint answered HTTP {response.status_code}")
         return str(response.json()["link_token"])
+
+    def link_token(self, issuer: str, patient_id: str) -> str | None:
+        """A link token for one patient (a report upload), or None when the institution registered no such id."""
+        return self._link_token(self._link_key(), issuer, patient_id)
+
+    @property
+    def uid_key(self) -> bytes:
+        return self._options.uid_key
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._options.manifest_path or default_manifest_path()
 
     # -- the files ----------------------------------------------------------------------------------------------
 
@@ -268,7 +250,7 @@ class LocalDeidentification:
 
     def write_manifest(self, staged: Staged, outcomes: Sequence[tuple[SourceFile, str, str | None]]) -> Path:
         """Append one line per file: de-identified UIDs (when known), outcome, reason slug; no path, no local id."""
-        path = self._options.manifest_path or default_manifest_path()
+        path = self.manifest_path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with path.open("a", encoding="utf-8") as manifest:

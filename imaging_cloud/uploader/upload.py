@@ -144,7 +144,7 @@ def _attribute(files: Sequence[SourceFile], stored: int, failures: list[Instance
     return [results[s.path] for s in files]
 
 
-def _error_code(response: httpx.Response) -> str:
+def error_code(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -260,7 +260,7 @@ class _Sender:
                 if len(files) > 1:
                     self._progress.advance_bytes(-sent)
                     return self._one_by_one(files)
-        reason = _error_code(response)
+        reason = error_code(response)
         return [FileResult(s, Outcome.FAILED, reason) for s in files]
 
     def _one_by_one(self, files: Sequence[SourceFile]) -> list[FileResult]:

@@ -6,7 +6,10 @@ whole request body and answers 503 for the first ``fail_next`` STOW requests. Th
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,3 +125,48 @@ def tiny_datasets(patient: SyntheticPatient, patient_id: str, count: int, seed: 
 @pytest.fixture
 def other_patient() -> SyntheticPatient:
     return make_patient(random.Random(7))
+
+
+@dataclass
+class RecordingProxy:
+    """Forwards loopback TCP connections to ``upstream`` and keeps every byte the client sent."""
+
+    upstream: tuple[str, int]
+    sent: bytearray = field(default_factory=bytearray)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if record:
+                    with self._lock:
+                        self.sent.extend(chunk)
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+
+@pytest.fixture
+def proxy(live: LiveService) -> Iterator[tuple[str, RecordingProxy]]:
+    host, port = live.url.removeprefix("http://").split(":")
+    recorder = RecordingProxy((host, int(port)))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    threading.Thread(target=recorder._serve, args=(listener,), daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", recorder
+    listener.close()

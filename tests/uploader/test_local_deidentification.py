@@ -1,19 +1,14 @@
 """``imaging-cloud upload --deidentify-locally``: no identifier of the patient crosses the wire, and the study still
 lands on the right person's timeline beside another hospital's plain upload.
 
-The service runs on a loopback uvicorn; the uploader talks to it through a TCP proxy written here, which records
-every byte the uploader sends (request lines, headers, bodies) exactly as they cross the socket.
+The service runs on a loopback uvicorn; the uploader talks to it through a TCP proxy (``tests.uploader.conftest``),
+which records every byte the uploader sends (request lines, headers, bodies) exactly as they cross the socket.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -34,55 +29,10 @@ from imaging_cloud.uploader.upload import UploadOptions, upload
 from tests.conftest import Hospital
 from tests.identity.test_link_tokens import link_token
 from tests.stow_client import stow_body
-from tests.uploader.conftest import LiveService, register_over_http, tiny_datasets, write_study
+from tests.uploader.conftest import LiveService, RecordingProxy, register_over_http, tiny_datasets, write_study
 
 UID_KEY = b"hospital-a-uid-key-0123456789abcdef"
 LOCAL_ID = "MRN-88231"
-
-
-@dataclass
-class RecordingProxy:
-    """Forwards loopback TCP connections to ``upstream`` and keeps every byte the client sent."""
-
-    upstream: tuple[str, int]
-    sent: bytearray = field(default_factory=bytearray)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
-        try:
-            while chunk := source.recv(65536):
-                if record:
-                    with self._lock:
-                        self.sent.extend(chunk)
-                target.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def _serve(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
-
-
-@pytest.fixture
-def proxy(live: LiveService) -> Iterator[tuple[str, RecordingProxy]]:
-    host, port = live.url.removeprefix("http://").split(":")
-    recorder = RecordingProxy((host, int(port)))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    threading.Thread(target=recorder._serve, args=(listener,), daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", recorder
-    listener.close()
 
 
 def identifier_forms(patient: SyntheticPatient, originals: list[Dataset]) -> dict[str, bytes]:
