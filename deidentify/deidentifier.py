@@ -4,14 +4,16 @@ Order of work:
 
 1. refuse what cannot be handled safely (missing identifying UIDs → :class:`MalformedInput`; unknown SOP class,
    ``BurnedInAnnotation`` YES without Clean Pixel Data, overlays embedded in pixel data, encapsulated
-   documents → :class:`RejectedInstance`);
+   documents other than PDF → :class:`RejectedInstance`);
 2. re-decode text whose bytes are not in the declared character set (:mod:`deidentify.charsets`), then
    harvest identifiers from the header (names, IDs, phones, addresses) and merge them with the caller's;
-3. Clean Pixel Data (when the profile has it): objects at risk of burned-in text (:mod:`deidentify.pixel_risk`)
+3. an Encapsulated PDF is rebuilt image-only with every known identifier blacked out
+   (:mod:`deidentify.encapsulated`), or refused; the rebuilt document replaces the original after step 4;
+4. Clean Pixel Data (when the profile has it): objects at risk of burned-in text (:mod:`deidentify.pixel_risk`)
    are searched with OCR and the text blacked out (:mod:`deidentify.pixels`), or refused with
    ``pixel-check-impossible``; other objects' pixel data is never read or decoded;
-4. walk the dataset applying the profile's rule to each element;
-5. set PatientID to the pseudonym, the de-identification markers, new file meta, a zeroed preamble and the
+5. walk the dataset applying the profile's rule to each element;
+6. set PatientID to the pseudonym, the de-identification markers, new file meta, a zeroed preamble and the
    output character set (ISO_IR 192 when non-ASCII text remains).
 
 Semantics beyond the table, chosen to be safe without PS3.3 IOD Type tables:
@@ -54,6 +56,7 @@ from pydicom.valuerep import PersonName
 from deidentify.charsets import repair_charsets
 from deidentify.dates import DateShifter
 from deidentify.dummies import TEXT_DUMMY, dummy_value
+from deidentify.encapsulated import RebuiltPdf, has_pdf_to_rebuild, rebuild_pdf, store_pdf
 from deidentify.errors import DeidentificationError, MalformedInput, RejectedInstance
 from deidentify.harvest import element_vr, harvest
 from deidentify.keys import Keys
@@ -88,6 +91,8 @@ PIXEL_DATA = 0x7FE00010
 TRANSFER_SYNTAX_UID = 0x00020010
 RGB = "RGB"
 ENCAPSULATED_DOCUMENT = 0x00420011
+ENCAPSULATED_DOCUMENT_LENGTH = 0x00420015
+MIME_TYPE_OF_ENCAPSULATED_DOCUMENT = 0x00420012
 MARKER_TAGS = frozenset(
     {
         SPECIFIC_CHARACTER_SET,
@@ -138,17 +143,17 @@ class Result:
     known: KnownIdentifiers = field(default_factory=KnownIdentifiers, repr=False)
 
 
-def _check_instance(dataset: Dataset, profile: Profile) -> None:
+def _check_instance(dataset: Dataset, profile: Profile) -> bool:
+    """Refuse what cannot be handled; True when the object is an Encapsulated PDF to rebuild."""
     for keyword in REQUIRED_UIDS:
         if not str(dataset.get(keyword, "") or "").strip():
             raise MalformedInput("missing-attribute", f"{keyword} is missing or empty")
     if not is_storage_sop_class(str(dataset.SOPClassUID)):
         raise RejectedInstance("unsupported-sop-class", "SOP Class UID is not a known storage SOP class")
-    if ENCAPSULATED_DOCUMENT in dataset:
-        raise RejectedInstance("encapsulated-document", "encapsulated document cleaning is not implemented")
+    pdf = has_pdf_to_rebuild(dataset)
     burned_in = dataset.get(BURNED_IN_ANNOTATION)
     burned_in_yes = burned_in is not None and str(burned_in.value or "").strip().upper() == "YES"
-    if burned_in_yes and profile.clean_pixel_data is None:
+    if burned_in_yes and profile.clean_pixel_data is None and not pdf:  # a PDF's pages are redacted when rebuilt
         raise RejectedInstance("burned-in-annotation", "BurnedInAnnotation is YES; the profile does not clean pixels")
     implicit, _little = dataset.original_encoding
     if implicit is False and any(isinstance(raw, RawDataElement) and raw.VR is None for raw in list(dataset.values())):
@@ -159,6 +164,7 @@ def _check_instance(dataset: Dataset, profile: Profile) -> None:
         has_data = (group << 16 | 0x3000) in dataset
         if has_rows and not has_data:
             raise RejectedInstance("embedded-overlay", f"overlay group {group:04X} is embedded in pixel data")
+    return pdf
 
 
 def _transfer_syntax(dataset: Dataset) -> str:
@@ -471,6 +477,33 @@ def _clean_pixels(
         raise RejectedInstance(PIXEL_CHECK_IMPOSSIBLE, f"pixel data cannot be checked ({type(exc).__name__})") from None
 
 
+def _rebuild_pdf(dataset: Dataset, known: KnownIdentifiers) -> RebuiltPdf:
+    """The redacted Encapsulated PDF; the original document leaves the dataset so the walk never sees it."""
+    try:
+        rebuilt = rebuild_pdf(dataset, known)
+    except DeidentificationError:
+        raise
+    except Exception as exc:  # rendering or image errors on an odd PDF: the document was not checked
+        raise RejectedInstance("report-pdf-unreadable", f"the PDF cannot be redacted ({type(exc).__name__})") from None
+    del dataset[ENCAPSULATED_DOCUMENT]
+    return rebuilt
+
+
+def _store_pdf(dataset: Dataset, rebuilt: RebuiltPdf, record: RecordBuilder) -> None:
+    """Put the rebuilt PDF in and record it (counts only, never what was redacted)."""
+    store_pdf(dataset, rebuilt)
+    redaction = rebuilt.redaction
+    detail = (
+        f"encapsulated-pdf-rebuilt: {redaction.pages} pages as images without text layer or metadata, "
+        f"{redaction.boxes} identifier boxes blacked out"
+    )
+    table_code = load_table().by_tag[ENCAPSULATED_DOCUMENT].basic_profile_action
+    record.add(format_tag(ENCAPSULATED_DOCUMENT), ActionCode.CLEAN, detail, table_code)
+    record.add(format_tag(ENCAPSULATED_DOCUMENT_LENGTH), SET, "encapsulated-pdf-rebuilt")
+    record.add(format_tag(MIME_TYPE_OF_ENCAPSULATED_DOCUMENT), SET, "encapsulated-pdf-rebuilt")
+    record.add(format_tag(BURNED_IN_ANNOTATION), SET, "encapsulated-pdf-rebuilt: identifiers blacked out")
+
+
 def _record_pixels(record: RecordBuilder, pixels: PixelCleaning) -> None:
     """Counts only: how many text regions, frames and searched frames; never what the text said."""
     if pixels.regions:
@@ -595,7 +628,7 @@ def deidentify(
             raise ValueError(f"profile {profile.name} needs Keys.date_shift_key and Subject.person_ref")
         shifter = DateShifter(keys.date_shift_key, subject.person_ref)
     try:
-        _check_instance(dataset, profile)
+        has_pdf = _check_instance(dataset, profile)
         transfer_syntax = _transfer_syntax(dataset)
         repaired: list[tuple[str, str]] = []
         repair_charsets(dataset, lambda path, codec: repaired.append((path, codec)))
@@ -608,6 +641,7 @@ def deidentify(
     if pixels is not None:
         transfer_syntax = pixels.transfer_syntax
     known = subject.known.merged(harvested)
+    rebuilt = _rebuild_pdf(dataset, known) if has_pdf else None
     record = RecordBuilder(profile=profile.name)
     record.harvested = len(harvested.names) + len(harvested.ids) + len(harvested.phones) + len(harvested.addresses)
     for path, codec in repaired:
@@ -617,6 +651,8 @@ def deidentify(
     walker = _Walker(profile, keys, scrubber_for(known), known, shifter, record)
     try:
         walker.walk(dataset, "", dummy_mode=False)
+        if rebuilt is not None:
+            _store_pdf(dataset, rebuilt, record)
         _finalize(dataset, walker, profile, subject, transfer_syntax, pixels)
     except DeidentificationError:
         raise

@@ -48,7 +48,8 @@ SpanFinder = Callable[[str], Iterable[tuple[int, int]]]
 
 _UNMAPPED = {0, 0xFFFD, 0xFFFE, 0xFFFF}
 _STREAM_START = b">>\nstream\n"
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
+"""PDFium is not thread-safe: every use of it in the process holds this lock."""
 
 
 class PdfRefused(RejectedInstance):
@@ -92,7 +93,7 @@ def redact_pdf(
 
     PDFium is not thread-safe: one redaction runs at a time per process (workers are separate processes).
     """
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         return _redact_pdf(source, target, finder, terms, limits or PdfLimits())
 
 

@@ -11,6 +11,9 @@ What is searched (the serialized object, as it would be stored):
   identifier and original UID encoded in UTF-8, GB18030, UTF-16-LE and UTF-16-BE, and for the generic patterns
   in ASCII. Pixel data is excluded from the byte scans: image samples are not text, and short numbers would
   match by chance;
+* an Encapsulated PDF (:mod:`deidentify.pdf_text`): its text layer and Info metadata as PDFium reads them, and
+  its Flate streams (XMP, object and content streams) inflated, with the scrubber's expressions and the byte
+  patterns; a PDF that cannot be read is a finding (``pdf-unreadable``): what cannot be read cannot be cleared;
 * every other element value holding non-ASCII bytes, decoded as UTF-8 and as GB18030 whatever the declared
   character set, with the scrubber's expressions: text whose bytes are mislabeled (GBK bytes under ``ISO_IR
   100``, UTF-8 under ``GB18030``) hides identifiers from a decoding with the declared character set.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import bisect
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,12 +39,15 @@ from pydicom.multival import MultiValue
 from deidentify.errors import MalformedInput
 from deidentify.harvest import element_vr
 from deidentify.patterns import KNOWN_IDENTIFIER, fold_width
-from deidentify.scrubbing import scrubber_for
+from deidentify.pdf_text import STREAM, PdfUnreadable, is_pdf, read_pdf_content
+from deidentify.scrubbing import Scrubber, scrubber_for
 from deidentify.subjects import KnownIdentifiers
 from deidentify.table import format_tag
 from deidentify.uids import NON_INSTANCE_UID_TAGS, is_well_known_uid
 
 ORIGINAL_UID = "original-uid"
+PDF_UNREADABLE = "pdf-unreadable"
+ENCAPSULATED_DOCUMENT = 0x00420011
 NON_INSTANCE_UID_PATHS = tuple(format_tag(tag) for tag in sorted(NON_INSTANCE_UID_TAGS))
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "UN"})
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
@@ -284,6 +290,7 @@ def verify(
             path, vr = layout.locate(start + span_start, preamble_end)
             if kind == KNOWN_IDENTIFIER or vr not in NUMERIC_TEXT_VRS:
                 add(path, kind, "ascii")
+    _check_encapsulated_pdf(parsed, scrubber, byte_patterns, add)
     for start, end, path, vr in layout.values:
         value = data[start:end]
         if value.isascii():
@@ -293,3 +300,33 @@ def verify(
                 if kind == KNOWN_IDENTIFIER or vr in DECODED_TEXT_VRS:  # binary values: generic patterns by chance
                     add(path, kind, codec)
     return sorted(found.values())
+
+
+def _check_encapsulated_pdf(
+    parsed: Dataset,
+    scrubber: Scrubber,
+    byte_patterns: list[tuple[re.Pattern[bytes], str, bytes]],
+    add: Callable[[str, str, str], None],
+) -> None:
+    """Search an Encapsulated PDF's text layer, metadata and inflated streams (the raw bytes are scanned above)."""
+    element = parsed.get(ENCAPSULATED_DOCUMENT)
+    value = element.value if element is not None else None
+    if not isinstance(value, bytes) or not is_pdf(value):
+        return
+    path = format_tag(ENCAPSULATED_DOCUMENT)
+    try:
+        content = read_pdf_content(value)
+    except PdfUnreadable:
+        add(path, PDF_UNREADABLE, "pdf")
+        return
+    for where, text in content.texts:
+        for _start, _end, kind in scrubber.find(text):
+            add(path, kind, where)
+    for stream in content.streams:
+        lowered = stream.lower()
+        for pattern, encoding, literal in byte_patterns:
+            if literal in lowered and pattern.search(stream):
+                add(path, KNOWN_IDENTIFIER, f"{STREAM}-{encoding}")
+        for codec in PLAUSIBLE_CODECS:
+            for _start, _end, kind in scrubber.find(stream.decode(codec, errors="replace")):
+                add(path, kind, f"{STREAM}-{codec}")

@@ -12,8 +12,8 @@ By kind:
 - ``encapsulated-pdf`` (``application/dicom``, Encapsulated PDF Storage): the embedded PDF is taken out and
   rebuilt by ``deidentify.pdf`` exactly like a stand-alone PDF, and stored as ``application/pdf``; the DICOM
   wrapper is checked (its StudyInstanceUID is the form's, its PatientID resolves to the study's person) and not
-  stored, because ``deidentify`` refuses encapsulated documents for now. When it learns to clean them, these go
-  through the ``Ingestor`` like SR.
+  stored: the report is kept once, as the PDF. (An Encapsulated PDF sent over STOW-RS or DIMSE instead is an
+  instance of the study, cleaned by ``deidentify`` itself.)
 
 A hospital that de-identifies locally (``imaging-cloud upload-report --deidentify-locally``) sends a ``link_token``
 instead of anything identifying: its StudyInstanceUID is then already keyed by the hospital (as its images' are) and

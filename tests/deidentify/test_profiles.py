@@ -29,7 +29,7 @@ from deidentify.table import load_table
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ps3.15-annex-e-table.json"
 BASIC = Profile(name="basic")
-ENCAPSULATED_DOCUMENT = 0x00420011  # refused by the engine until report cleaning exists
+ENCAPSULATED_DOCUMENT = 0x00420011  # refused outside Encapsulated PDF objects (see test_encapsulated_pdf.py)
 BINARY_VRS = ("OB", "OW", "OB or OW", "UN")
 
 
