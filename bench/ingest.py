@@ -47,7 +47,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_corpus(root: Path, ct: int, us: int, patients: list[SyntheticPatient]) -> list[Path]:
+def build_corpus(root: Path, ct: int, us: int, patients: list[SyntheticPatient], cr: int = 0) -> list[Path]:
+    """CT series of 100 slices (512x512, 16-bit), ``us`` 30-frame US objects and ``cr`` CR images (2048x2048)."""
     files: list[Path] = []
     per_study = 100
     for start in range(0, ct, per_study):
@@ -61,6 +62,13 @@ def build_corpus(root: Path, ct: int, us: int, patients: list[SyntheticPatient])
         patient = patients[index % len(patients)]
         spec = StudySpec("US", "ABDOMEN", "腹部超声", instances=1, rows=480, columns=640, frames=30)
         for ds in make_study(patient, spec, patient_id=f"BENCH-{patients.index(patient)}", seed=10_000 + index):
+            path = root / f"{uuid.uuid4().hex}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append(path)
+    for index in range(cr):
+        patient = patients[index % len(patients)]
+        spec = StudySpec("CR", "CHEST", "胸部平片", instances=1, rows=2048, columns=2048)
+        for ds in make_study(patient, spec, patient_id=f"BENCH-{patients.index(patient)}", seed=20_000 + index):
             path = root / f"{uuid.uuid4().hex}.dcm"
             ds.save_as(path, enforce_file_format=True)
             files.append(path)
@@ -86,17 +94,13 @@ def multipart(paths: list[Path], boundary: str) -> Iterator[bytes]:
     yield f"--{boundary}--\r\n".encode()
 
 
-def stow(client: httpx.Client, token: str, paths: list[Path]) -> int:
+def stow(client: httpx.Client, token: str | None, paths: list[Path], url: str = "/dicomweb/studies") -> int:
+    """One STOW-RS request carrying ``paths``; ``token=None`` sends no Authorization (a peer without auth)."""
     boundary = uuid.uuid4().hex
-    response = client.post(
-        "/dicomweb/studies",
-        content=multipart(paths, boundary),
-        timeout=600,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-        },
-    )
+    headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    response = client.post(url, content=multipart(paths, boundary), timeout=600, headers=headers)
     if response.status_code != 200:
         raise RuntimeError(f"STOW answered {response.status_code}: {response.text[:300]}")
     return len(paths)
@@ -141,8 +145,9 @@ class RssSampler:
         self._thread.join()
 
 
-def prepare_service(data_dir: Path, patients: list[SyntheticPatient]) -> Settings:
-    settings = Settings(data_dir=data_dir, max_request_bytes=8 * 1024**3)
+def prepare_service(data_dir: Path, patients: list[SyntheticPatient], **overrides: object) -> Settings:
+    """Migrate and seed one institution plus its uploader account; ``overrides`` are further ``Settings`` fields."""
+    settings = Settings(data_dir=data_dir, max_request_bytes=8 * 1024**3, **overrides)  # type: ignore[arg-type]
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.effective_database_url)
     upgrade(engine)
@@ -154,11 +159,15 @@ def prepare_service(data_dir: Path, patients: list[SyntheticPatient]) -> Setting
     return settings
 
 
-def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    settings: Settings, port: int, workers: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """uvicorn with ``workers`` processes on loopback; ``extra_env`` carries further ``IMAGING_CLOUD_*`` settings."""
     env = {
         **os.environ,
         "IMAGING_CLOUD_DATA_DIR": str(settings.data_dir),
         "IMAGING_CLOUD_MAX_REQUEST_BYTES": str(settings.max_request_bytes),
+        **(extra_env or {}),
     }
     process = subprocess.Popen(
         [
@@ -190,6 +199,26 @@ def start_server(settings: Settings, port: int, workers: int) -> subprocess.Pope
     raise RuntimeError("the service did not start")
 
 
+def register_uploader(base: str, patients: list[SyntheticPatient]) -> str:
+    """The uploader's access token, after mapping each ``BENCH-<n>`` PatientID to its patient's national ID."""
+    with httpx.Client(base_url=base) as client:
+        token: str = client.post(
+            "/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "bench-uploader",
+                "client_secret": "bench-uploader-secret",
+            },
+        ).json()["access_token"]
+        for index, patient in enumerate(patients):
+            client.post(
+                "/patients/xrefs",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"patient_id": f"BENCH-{index}", "national_id": patient.national_id},
+            ).raise_for_status()
+    return token
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ct", type=int, default=2000, help="CT slices (512x512, 16-bit)")
@@ -216,21 +245,7 @@ def main() -> None:
         server = start_server(settings, port, args.workers)
         try:
             base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base) as client:
-                token = client.post(
-                    "/auth/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": "bench-uploader",
-                        "client_secret": "bench-uploader-secret",
-                    },
-                ).json()["access_token"]
-                for index, patient in enumerate(patients):
-                    client.post(
-                        "/patients/xrefs",
-                        headers={"Authorization": f"Bearer {token}"},
-                        json={"patient_id": f"BENCH-{index}", "national_id": patient.national_id},
-                    ).raise_for_status()
+            token = register_uploader(base, patients)
             batches = [files[i : i + BATCH] for i in range(0, len(files), BATCH)]
             with RssSampler(server.pid) as rss, httpx.Client(base_url=base) as client:
                 started = time.perf_counter()
