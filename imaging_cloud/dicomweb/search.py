@@ -1,6 +1,6 @@
 """QIDO-RS searches over the index: filtered in SQL from what the principal may see, answered from stored JSON.
 
-A study, series or instance is a result only if at least one *visible* instance row of it (``visible_instances``)
+A study, series or instance is a result only if at least one *visible* instance row of it (``instances_in_scope``)
 satisfies every matching key, so a hospital never finds what another hospital uploaded, even inside a study they
 share. Counts and ModalitiesInStudy are computed over visible instances only. No object is ever opened.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from auth.principals import Principal
-from imaging_cloud.access.visibility import AuthorizedStudy, visible_instances, visible_studies
+from imaging_cloud.access.visibility import AuthorizedStudy, instances_in_scope, scope_of_principal, studies_in_scope
 from imaging_cloud.dicomweb.matching import Level, condition
 from imaging_cloud.dicomweb.query_parameters import MAXIMUM_RESULTS, SearchQuery
 from imaging_cloud.dicomweb.urls import ResourceUrls
@@ -93,7 +93,7 @@ class SearchResult:
 class _Context:
     session: Session
     visible: ColumnElement[bool]
-    """``visible_instances`` of the principal: every row considered passes it."""
+    """``instances_in_scope`` of the principal: every row considered passes it."""
     visible_study: ColumnElement[bool]
     query: SearchQuery
     urls: ResourceUrls
@@ -275,10 +275,11 @@ def search(
     series_uid: str | None = None,
 ) -> SearchResult:
     """One page of ``level`` results visible to ``principal`` (within ``study`` / ``series_uid`` if given)."""
+    scope = scope_of_principal(session, principal)  # the consent facts, loaded once for both filters
     ctx = _Context(
         session=session,
-        visible=visible_instances(session, principal),
-        visible_study=visible_studies(session, principal),
+        visible=instances_in_scope(scope),
+        visible_study=studies_in_scope(scope),
         query=query,
         urls=urls,
     )
