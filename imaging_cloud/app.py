@@ -31,6 +31,7 @@ from imaging_cloud.sessions.router import public_router as sessions_public_route
 from imaging_cloud.sessions.router import router as sessions_router
 from imaging_cloud.settings import Settings
 from imaging_cloud.timeline.router import router as timeline_router
+from imaging_cloud.web.router import install_web
 
 #: Routes that answer without a token. Everything else requires one (a test walks the route table).
 PUBLIC_PATHS = frozenset(
@@ -100,4 +101,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(doctor_router)
     app.include_router(desk_router)
     app.include_router(timeline_router)
+    install_web(app)  # the portals: pages that call the routes above in-process, nothing else
     return app

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     ehc_audience: str = "imaging-cloud"
     """The ``aud`` the EHC platform puts in ID tokens issued for this service (our OIDC client id)."""
 
+    web_cookie_secure: bool = True
+    """Mark the portal's cookies ``Secure``. Browsers accept Secure cookies from http://127.0.0.1 and localhost;
+    turn this off only to reach a development server by another plain-HTTP name."""
+
     max_part_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     """Largest single DICOM part accepted by STOW-RS."""
     max_request_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=1024)

@@ -1,0 +1,80 @@
+"""The pages' only way to data: the service's own API, called in-process with the signed-in person's token.
+
+A page never reads the database or calls a domain service: it asks the API exactly as a phone app would, so the
+authentication, the object-level authorization and the audit event of every read are the API's. The call goes
+through the ASGI app directly (no socket) and carries the browser's address and user agent, so the trail
+records where the request really came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+_INTERNAL_BASE_URL = "http://imaging-cloud.internal"
+_TIMEOUT = httpx.Timeout(60.0)
+
+
+class ApiCallFailed(Exception):
+    """The API refused or failed a page's call; ``code`` is its machine-readable error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ApiClient:
+    """Calls the API as ``token``'s holder (or anonymously for sign-in) on behalf of one browser request."""
+
+    def __init__(self, request: Request, token: str | None) -> None:
+        self._request = request
+        self._token = token
+
+    def _client(self) -> httpx.AsyncClient:
+        origin = self._request.client
+        transport = httpx.ASGITransport(
+            app=self._request.app, client=(origin.host, origin.port) if origin else ("127.0.0.1", 0)
+        )
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        for name in ("user-agent", "x-request-id"):
+            if value := self._request.headers.get(name):
+                headers[name] = value
+        return httpx.AsyncClient(transport=transport, base_url=_INTERNAL_BASE_URL, headers=headers, timeout=_TIMEOUT)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """The API's answer; any status of 400 or more raises ``ApiCallFailed`` with the API's error code."""
+        async with self._client() as client:
+            response = await client.request(method, path, params=params, json=json, data=data)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, message = str(body.get("code", "error")), str(body.get("message", ""))
+            except ValueError:
+                code, message = "error", ""
+            raise ApiCallFailed(response.status_code, code, message)
+        return response
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return (await self.request("GET", path, params={k: v for k, v in params.items() if v is not None})).json()
+
+    async def post(self, path: str, body: Any | None = None, *, form: Mapping[str, str] | None = None) -> Any:
+        response = await self.request("POST", path, json=body, data=form)
+        return response.json() if response.content else None
+
+    async def delete(self, path: str) -> None:
+        await self.request("DELETE", path)
