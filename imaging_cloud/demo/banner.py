@@ -23,9 +23,11 @@ def render_demo(result: SeedResult, console: Console, url: str) -> None:
         f"{result.instances_stored} instances stored now, {result.instances_already_present} already present; "
         f"{result.reports_created + result.reports_present} text reports."
     )
+    console.print(f"web portals: {url}/web/  (zh-CN; English and large text by the switch in the header)")
     console.print(f"service: {url}  (API docs: {url}/docs)")
     console.print(
-        f"patients: sign in as any demo patient at {url}/dev-ehc/ (development EHC issuer, never in production)"
+        f"patients: sign in at {url}/web/sign-in with the electronic health card button, or as any demo patient at "
+        f"{url}/dev-ehc/ (development EHC issuer, never in production); staff: the accounts above"
     )
     for example in result.consent:
         console.print(f"consent: {example.description}", markup=False)

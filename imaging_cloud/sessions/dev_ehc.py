@@ -10,12 +10,11 @@ mints the same kind of OpenID Connect ID token the real platform does (no ``role
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +34,8 @@ from imaging_cloud.sessions.trust import DEV_EHC_ISSUER
 NOTICE = "DEVELOPMENT EHC ISSUER — signs anyone in as any demo patient; never enabled in production"
 ID_TOKEN_TTL = dt.timedelta(minutes=5)
 MAX_LISTED = 100
+#: The portal's page listing the same demo patients with sign-in buttons (it calls this router's JSON).
+DEMO_SIGN_IN_PAGE = "/web/sign-in/ehc-demo"
 
 router = APIRouter(prefix="/dev-ehc", tags=["development EHC issuer"])
 
@@ -87,41 +88,13 @@ def demo_patients(session: Session, keys: KeyRing, *, limit: int = MAX_LISTED) -
     return listed
 
 
-_PAGE = """<!doctype html>
-<html lang="zh"><head><meta charset="utf-8"><title>Development EHC issuer</title>
-<style>body{{font-family:sans-serif;margin:2em}}.warn{{background:#b00020;color:#fff;padding:1em;font-weight:bold}}
-td,th{{padding:.3em 1em;text-align:left}}pre{{white-space:pre-wrap;word-break:break-all}}</style></head>
-<body><p class="warn">{notice}</p>
-<h1>Sign in as a demo patient</h1>
-<table><tr><th>name</th><th>health card</th><th></th></tr>{rows}</table>
-<pre id="out"></pre>
-<script>
-async function signIn(card) {{
-  const r = await fetch("sign-in", {{method: "POST", headers: {{"Content-Type": "application/json"}},
-                                    body: JSON.stringify({{health_card: card}})}});
-  document.getElementById("out").textContent = JSON.stringify(await r.json(), null, 2);
-}}
-</script></body></html>
-"""
-
-
-def _page(patients: list[DemoPatient]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.card)}</td>"
-        f'<td><button data-card="{html.escape(p.health_card)}" onclick="signIn(this.dataset.card)">'
-        "sign in</button></td></tr>"
-        for p in patients
-    )
-    return _PAGE.format(notice=html.escape(NOTICE), rows=rows)
-
-
 @router.get("/", response_model=None)
 def list_demo_patients(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
-    """The demo patients (masked) as a page for browsers, JSON otherwise."""
+    """The demo patients (masked) as JSON; a browser is sent to the portal's page of the same list."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(DEMO_SIGN_IN_PAGE, status_code=303)
     with runtime.units.read_only() as session:
         patients = demo_patients(session, runtime.keys)
-    if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(_page(patients))
     return JSONResponse({"notice": NOTICE, "patients": [asdict(p) for p in patients]})
 
 
