@@ -15,6 +15,12 @@ side) instead of being scaled down to the engine's 2000-pixel limit, where small
 unreadable; small tiles are enlarged so their short side reaches :data:`DETECTION_SIDE` (the engine's own
 default, which finds 9-pixel text on a low-contrast background that native resolution misses), but at most
 :data:`MAX_UPSCALE` times (a 100×100 icon-sized image need not become 736×736).
+
+Speed is ours too: the engine's ONNX Runtime sessions are rebuilt with the same model, providers and graph
+optimisation but with idle threads that sleep instead of spinning and with the CPU memory arena on. Spinning
+threads busy-wait between operators; with two server workers (or any other load) on two cores they take the
+core the other worker needs, and a 2048×2048 CR took ~9 s instead of ~2.5 s. Same model, same inputs, same
+boxes: only scheduling and allocation change.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ _ENGINE_OPTIONS: dict[str, Any] = {
     "det_limit_side_len": 100_000,
     "max_side_len": 100_000,
 }
+#: the engine's stages whose ONNX Runtime sessions are rebuilt with :func:`_session_options`
+_STAGES = ("text_det", "text_cls", "text_rec")
 
 
 @dataclass(frozen=True, order=True)
@@ -127,9 +135,13 @@ class RapidOcrDetector:
             if self._threads is not None:
                 options.update(intra_op_num_threads=self._threads, inter_op_num_threads=1)
             try:
-                self._engine = RapidOCR(**options)
+                engine = RapidOCR(**options)
+                for stage in _STAGES:
+                    for infer in _inference_sessions(getattr(engine, stage)):
+                        _rebuild_session(infer, self._threads)
             except Exception as exc:  # missing model files, ONNX Runtime errors
                 raise OcrUnavailable(f"the OCR engine cannot be loaded ({type(exc).__name__})") from exc
+            self._engine = engine
         return self._engine
 
     def _pieces(self, image: NDArray[np.uint8]) -> Iterator[tuple[NDArray[np.uint8], int, int, float]]:
@@ -167,6 +179,38 @@ class RapidOcrDetector:
                     box = Box.around(points, x0, y0, scale).grown(0, width, height)
                     lines.append(TextLine(box, str(text), float(score)))
         return lines
+
+
+def _session_options(threads: int | None) -> Any:
+    """The engine's own session options, but sleeping idle threads and the CPU memory arena on (see above)."""
+    import onnxruntime  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy: imported with the engine
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = True
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return options
+
+
+def _inference_sessions(stage: Any) -> list[Any]:
+    """The engine's session wrappers held by one stage (the attribute name differs from stage to stage)."""
+    from rapidocr_onnxruntime.utils import OrtInferSession  # noqa: PLC0415 - heavy: imported with the engine
+
+    return [value for value in vars(stage).values() if isinstance(value, OrtInferSession)]
+
+
+def _rebuild_session(infer: Any, threads: int | None) -> None:
+    """Replace one stage's ONNX Runtime session by one on the same model and providers with our options."""
+    old = infer.session
+    model = old._model_path  # the path the engine loaded (checked by the engine already)
+    options = old.get_provider_options()
+    providers = [(name, options.get(name, {})) for name in old.get_providers()]
+    infer.session = type(old)(model, sess_options=_session_options(threads), providers=providers)
 
 
 _default: RapidOcrDetector | None = None

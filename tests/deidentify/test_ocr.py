@@ -55,3 +55,17 @@ def test_text_in_a_wide_image_is_found_in_every_tile_at_image_coordinates() -> N
         x0, y0, x1, y1 = (int(v) for v in bbox)
         assert covered[y0:y1, x0:x1].all(), text
     assert not covered[150:190, :].any()  # nothing where there is no text
+
+
+def test_engine_sessions_sleep_when_idle_and_keep_the_model_and_threads() -> None:
+    """Spinning ONNX Runtime threads steal the second core from the other server worker (a CR took 3× longer)."""
+    engine = RapidOcrDetector(threads=1)._loaded()
+    for stage in (engine.text_det, engine.text_cls, engine.text_rec):
+        wrappers = [v for v in vars(stage).values() if hasattr(v, "session")]
+        assert wrappers, stage
+        for wrapper in wrappers:
+            options = wrapper.session.get_session_options()
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+            assert options.intra_op_num_threads == 1
+            assert options.enable_cpu_mem_arena
+            assert wrapper.session.get_providers() == ["CPUExecutionProvider"]
