@@ -6,13 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from imaging_cloud.web import account, auditor, desk, doctor, patient, sign_in
+from imaging_cloud.web import account, auditor, desk, doctor, patient, sign_in, study
 from imaging_cloud.web.pages import install_page_errors
 from imaging_cloud.web.security_headers import SecurityHeaders
 from imaging_cloud.web.templating import STATIC_DIR
 
 #: Every portal page module; each has a ``router`` (the route inventory test walks them all).
-PAGE_MODULES = (sign_in, account, patient, auditor, doctor, desk)
+PAGE_MODULES = (sign_in, account, patient, auditor, doctor, desk, study)
 
 #: Portal pages a browser may GET before signing in (every other page sends it to sign in first).
 PUBLIC_WEB_PAGES = frozenset({"/web/", "/web/sign-in", "/web/sign-in/ehc-demo"})
