@@ -52,7 +52,6 @@
     direction: 1,
     playing: false,
     shown: null, // {url, bitmap} on the canvas
-    failedUrl: null,
   };
 
   // -- loading: a small queue (display first, then prefetch) and an LRU cache of decoded bitmaps ---------------
@@ -214,23 +213,18 @@
       settled();
       return;
     }
-    if (url === state.failedUrl) {
-      return;
-    }
     displaying = true;
     root.setAttribute("aria-busy", "true");
     cache
       .get(url, true)
       .then((bitmap) => {
         state.shown = { url, bitmap };
-        state.failedUrl = null;
         hideMessage();
         draw();
       })
       .catch((error) => {
         if (url === wantedUrl()) {
-          state.failedUrl = url;
-          failed(error);
+          failed(error); // not retried by itself: the next wish of the reader (or the same again) tries anew
         }
       })
       .finally(() => {
@@ -462,7 +456,6 @@
     if (state.preset === "own") {
       state.window = null;
     }
-    state.failedUrl = null;
     slider.max = String(state.images.length);
     sliderBox.hidden = state.images.length < 2;
     playButton.hidden = state.images.length < 2;
