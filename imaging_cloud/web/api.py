@@ -19,13 +19,26 @@ _TIMEOUT = httpx.Timeout(60.0)
 
 
 class ApiCallFailed(Exception):
-    """The API refused or failed a page's call; ``code`` is its machine-readable error code."""
+    """The API refused or failed a page's call; ``code`` is its machine-readable error code, ``fields`` the
+    request fields a validation error (``invalid-request``) names, e.g. ``("body", "scope", "modality")``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, fields: tuple[tuple[str, ...], ...] = ()) -> None:
         super().__init__(f"{status} {code}")
         self.status = status
         self.code = code
         self.message = message
+        self.fields = fields
+
+
+def _fields_named(detail: Any) -> tuple[tuple[str, ...], ...]:
+    """The ``loc`` of each item of a validation error's ``detail`` (never values: the API does not echo them)."""
+    if not isinstance(detail, list):
+        return ()
+    return tuple(
+        tuple(str(part) for part in item["loc"])
+        for item in detail
+        if isinstance(item, dict) and isinstance(item.get("loc"), list)
+    )
 
 
 class ApiClient:
@@ -64,9 +77,10 @@ class ApiClient:
             try:
                 body = response.json()
                 code, message = str(body.get("code", "error")), str(body.get("message", ""))
+                fields = _fields_named(body.get("detail"))
             except ValueError:
-                code, message = "error", ""
-            raise ApiCallFailed(response.status_code, code, message)
+                code, message, fields = "error", "", ()
+            raise ApiCallFailed(response.status_code, code, message, fields)
         return response
 
     async def get(self, path: str, **params: Any) -> Any:

@@ -8,6 +8,7 @@ acting for someone, ``ic_acting`` whom. An expired access token is refreshed thr
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from auth.principals import Principal, Role
+from auth.tokens import InvalidToken
 from imaging_cloud.access.principal import ACCESS_COOKIE, principal_from_token
 from imaging_cloud.errors import Unauthenticated
 from imaging_cloud.runtime import Runtime, get_runtime
@@ -119,18 +121,93 @@ async def _refreshed(request: Request, runtime: Runtime) -> tuple[Principal, str
     acting_for = request.cookies.get(ACTING_COOKIE)
     if acting_for:
         try:
-            proxy = await ApiClient(request, token).post("/auth/act-for", {"person_ref": acting_for})
+            proxy = await act_for(request, runtime, token, acting_for, acting_max_age=int(tokens["refresh_expires_in"]))
         except ApiCallFailed:
             proxy = None  # the link was removed meanwhile: back to the patient's own data
         if proxy is not None:
-            jar = cookie_jar(request)
-            jar.to_set[SELF_COOKIE] = (token, int(tokens["expires_in"]))
-            jar.to_set[ACTING_COOKIE] = (acting_for, int(tokens["refresh_expires_in"]))
-            jar.to_clear -= {SELF_COOKIE, ACTING_COOKIE}
-            jar.to_set[ACCESS_COOKIE] = (proxy["access_token"], int(proxy["expires_in"]))
-            token = proxy["access_token"]
+            token = proxy
     principal = _verified(request, runtime, token)
     return (principal, token) if principal else None
+
+
+async def act_for(
+    request: Request, runtime: Runtime, own_token: str, person_ref: str, *, acting_max_age: int | None = None
+) -> str:
+    """Take up the proxy role for ``person_ref`` with the patient's own access token; the proxy token.
+
+    The browser then calls the API with the proxy token, keeps the patient's own access token in ``ic_self`` and
+    whom it acts for in ``ic_acting``. The refresh cookie stays the patient's own: a refresh gives the patient's
+    token back and the proxy token is asked for again (so a removed link ends the acting at once); the proxy's
+    own refresh token is not kept. ``ApiCallFailed`` if the API refuses (no active link, not a patient).
+    """
+    proxy = await ApiClient(request, own_token).post("/auth/act-for", {"person_ref": person_ref})
+    jar = cookie_jar(request)
+    jar.to_set[SELF_COOKIE] = (own_token, _seconds_left(runtime, own_token))
+    jar.to_set[ACTING_COOKIE] = (person_ref, acting_max_age or int(proxy.get("refresh_expires_in") or 0))
+    jar.to_clear -= {SELF_COOKIE, ACTING_COOKIE}
+    jar.to_set[ACCESS_COOKIE] = (proxy["access_token"], int(proxy["expires_in"]))
+    return str(proxy["access_token"])
+
+
+def _seconds_left(runtime: Runtime, token: str) -> int:
+    """How long a token the service verified a moment ago stays valid (0 if it no longer verifies)."""
+    try:
+        expires_at = runtime.verifier.verify(token).expires_at
+    except InvalidToken:
+        return 0
+    return max(0, int((expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
+
+
+async def stop_acting(request: Request, runtime: Runtime) -> bool:
+    """Back to the patient's own token (kept in ``ic_self``, or a fresh one from the refresh cookie); ``False``
+    if neither works any more (the browser must sign in again).
+
+    The proxy token is dropped, not revoked: it was issued into the patient's own sign-in (the same refresh
+    family), and the API's only way to end a token, ``POST /auth/sign-out``, ends that whole family, the
+    patient's own sign-in with it. The dropped token lapses at its expiry; signing out ends it at once.
+    """
+    jar = cookie_jar(request)
+    own = _current_cookie(request, SELF_COOKIE)  # the one just re-acquired, if this request refreshed
+    refresh = _current_cookie(request, REFRESH_COOKIE)  # a used refresh token must never be presented again
+    for name in (SELF_COOKIE, ACTING_COOKIE):
+        jar.to_set.pop(name, None)
+        jar.to_clear.add(name)
+    principal = _verified(request, runtime, own)
+    if own is not None and principal is not None and principal.role is Role.PATIENT:
+        left = _seconds_left(runtime, own)
+        if left > 0:
+            jar.to_set[ACCESS_COOKIE] = (own, left)
+            return True
+    if refresh:
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        try:
+            store_tokens(request, await ApiClient(request, None).post("/auth/token", form=form))
+        except ApiCallFailed:
+            pass
+        else:
+            return True
+    forget_session(request)
+    return False
+
+
+def _current_cookie(request: Request, name: str) -> str | None:
+    """The cookie's value as this request leaves it: set anew while handling it, else as the browser sent it."""
+    just_set = cookie_jar(request).to_set.get(name)
+    return just_set[0] if just_set else request.cookies.get(name)
+
+
+async def represented_name(session: WebSession) -> str | None:
+    """The masked name of the person a proxy session acts for (the banner shows it), asked with the patient's own
+    token (``/me/represented`` answers patients only); ``None`` when not acting or that token no longer answers."""
+    person_ref = session.principal.acting_for
+    own = _current_cookie(session.request, SELF_COOKIE)
+    if person_ref is None or not own:
+        return None
+    try:
+        represented = await ApiClient(session.request, own).get("/me/represented")
+    except ApiCallFailed:
+        return None
+    return next((str(p["display_name"]) for p in represented if p.get("person_ref") == person_ref), None)
 
 
 def _next_path(request: Request) -> str:
