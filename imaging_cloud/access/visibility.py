@@ -4,7 +4,10 @@
 and searches never fetch rows to filter them in Python. ``authorize_study`` and ``authorize_person`` turn the pure
 decision of ``auth.policy.decide`` into an ``AuthorizedStudy`` / ``AuthorizedPerson`` — the only things the routes
 that act on one study or one person accept — or a 404 (not visible) / 403 (visible, action not allowed).
-Facts are loaded per call from the database: a revoked grant stops working on the very next request.
+Facts are loaded per call from the database: a revoked grant stops working on the very next request. One
+``authorize_study`` call loads them once and keeps the principal's scope on the ``StudyAccess`` it returns, so the
+instance filter inside the study (``StudyAccess.visible_instances``) weighs the very facts the decision weighed,
+without loading them again.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class StudyAccess:
     institution_id: int | None
     """Set when the study is seen only through the principal's institution (hospital read-back, own-institution
     doctors): instances and reports are then narrowed to what that institution uploaded."""
+    scope: VisibleScope | None = None
+    """What the principal may see, from the facts the decision was made on (None: not computed)."""
+
+    def visible_instances(self) -> ColumnElement[bool]:
+        """A WHERE clause on ``Instance``: the instances the principal may see (same facts as the decision)."""
+        if self.scope is None:
+            raise RuntimeError("this StudyAccess was built without the principal's scope")
+        return instances_in_scope(self.scope)
 
 
 AuthorizedStudy = NewType("AuthorizedStudy", StudyAccess)
@@ -130,15 +141,19 @@ def visible_instances(session: Session, principal: Principal) -> ColumnElement[b
     return instances_in_scope(scope_of_principal(session, principal))
 
 
-def study_facts(session: Session, study: Study) -> StudyFacts:
-    uploaders = session.scalars(
-        select(Institution.code)
+def _uploaders(session: Session, study: Study) -> dict[str, int]:
+    """Code → id of every institution that uploaded an instance of ``study``."""
+    rows = session.execute(
+        select(Institution.code, Institution.id)
         .join(Instance, Instance.institution_id == Institution.id)
         .where(Instance.study_id == study.id)
         .distinct()
     )
+    return {row.code: row.id for row in rows}
+
+
+def _study_facts(session: Session, study: Study, pseudonym: str | None, uploaders: dict[str, int]) -> StudyFacts:
     modalities = session.scalars(select(Series.modality).where(Series.study_id == study.id).distinct())
-    pseudonym = session.scalar(select(Person.pseudonym).where(Person.id == study.person_id))
     return StudyFacts(
         study_uid=study.study_uid,
         person_ref=pseudonym or f"missing-person:{study.person_id}",
@@ -162,16 +177,34 @@ def authorize_study(
     study_uid: str,
     facts: AccessFacts | None = None,
 ) -> AuthorizedStudy:
-    """The study, if ``principal`` may ``action`` it now; 404 if it may not see it, 403 if it may see only."""
-    study = session.scalar(select(Study).where(Study.study_uid == study_uid))
-    if study is None:
+    """The study, if ``principal`` may ``action`` it now; 404 if it may not see it, 403 if it may see only.
+
+    The returned access carries the principal's scope from the same facts (see the module docstring)."""
+    row = session.execute(
+        select(Study, Person.pseudonym)
+        .outerjoin(Person, Person.id == Study.person_id)
+        .where(Study.study_uid == study_uid)
+    ).one_or_none()
+    if row is None:
         raise NotFound("study not found", code="study-not-found")
+    study, pseudonym = row
     now = _now()
-    decision = decide(principal, action, study_facts(session, study), facts or load_facts(session, principal, now), now)
+    uploaders = _uploaders(session, study)
+    access_facts = facts or load_facts(session, principal, now)
+    decision = decide(principal, action, _study_facts(session, study, pseudonym, uploaders), access_facts, now)
     _enforce(decision, NotFound("study not found", code="study-not-found", audit_reason=decision.reason))
-    narrowed = decision.basis in (OWN_UPLOAD, OWN_INSTITUTION)
-    institution_id = institution_id_of(session, principal) if narrowed else None
-    return AuthorizedStudy(StudyAccess(study=study, decision=decision, institution_id=institution_id))
+    institution_id = None
+    if decision.basis in (OWN_UPLOAD, OWN_INSTITUTION):
+        # Narrowed access means the principal's institution uploaded to this study: its id is among the uploaders.
+        institution_id = uploaders.get(principal.institution or "") or institution_id_of(session, principal)
+    return AuthorizedStudy(
+        StudyAccess(
+            study=study,
+            decision=decision,
+            institution_id=institution_id,
+            scope=visible_scope(principal, access_facts, now),
+        )
+    )
 
 
 def authorize_person(session: Session, principal: Principal, action: Action, person_ref: str) -> AuthorizedPerson:

@@ -16,7 +16,7 @@ from auth.policy import Action
 from auth.principals import Principal
 from imaging_cloud.access.guards import require_action
 from imaging_cloud.access.principal import CurrentPrincipal
-from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study, visible_instances
+from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study
 from imaging_cloud.audit.recorder import Audit, audited
 from imaging_cloud.audit.vocabulary import AuditAction
 from imaging_cloud.dicomweb.matching import Level
@@ -59,7 +59,7 @@ def _run(
         if study_uid is not None:
             study = authorize_study(session, principal, Action.SEARCH, study_uid)
         if study is not None and series_uid is not None:
-            _require_visible_series(session, principal, study, series_uid)
+            _require_visible_series(session, study, series_uid)
         result = search(
             session,
             principal,
@@ -76,14 +76,14 @@ def _run(
     return _respond(result)
 
 
-def _require_visible_series(session: Session, principal: Principal, study: AuthorizedStudy, series_uid: str) -> None:
+def _require_visible_series(session: Session, study: AuthorizedStudy, series_uid: str) -> None:
     """404 unless the series belongs to the study and holds an instance the principal may see."""
     visible = session.scalar(
         select(
             exists()
             .where(Instance.series_id == Series.id)
             .where(Series.series_uid == series_uid, Instance.study_id == study.study.id)
-            .where(visible_instances(session, principal))
+            .where(study.visible_instances())
         )
     )
     if not visible:

@@ -1,7 +1,8 @@
 """Which stored instances a WADO-RS request may read: an ``AuthorizedStudy`` narrowed to visible instances.
 
 ``authorize_study`` answers 404 (not visible) or 403 (visible, action not allowed); inside the study only
-``visible_instances`` rows are returned, so a hospital reads back only what it uploaded and another hospital's
+rows the access's own scope admits (``StudyAccess.visible_instances``: the consent facts the decision weighed, not
+loaded a second time) are returned, so a hospital reads back only what it uploaded and another hospital's
 series or instance in a shared study is a 404 exactly like one that does not exist.
 """
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from auth.policy import Action
 from auth.principals import Principal
-from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study, visible_instances
+from imaging_cloud.access.visibility import AuthorizedStudy, authorize_study
 from imaging_cloud.errors import NotFound
 from imaging_cloud.studies.models import Instance, Series, Study
 
@@ -56,12 +57,11 @@ def authorized_instances(
     """The authorized study (its decision is the audit event's basis) and the visible instances of ``target`` in
     series/instance order; 404/403 as described in the module."""
     study = authorize_study(session, principal, action, target.study_uid)
-    return study, instances_of(session, principal, study, target, with_attributes=with_attributes)
+    return study, instances_of(session, study, target, with_attributes=with_attributes)
 
 
 def instances_of(
     session: Session,
-    principal: Principal,
     study: AuthorizedStudy,
     target: Target,
     *,
@@ -84,7 +84,7 @@ def instances_of(
         .select_from(Instance)
         .join(Series, Series.id == Instance.series_id)
         .join(Study, Study.id == Instance.study_id)
-        .where(Instance.study_id == study.study.id, visible_instances(session, principal))
+        .where(Instance.study_id == study.study.id, study.visible_instances())
         .order_by(
             Series.series_number.is_(None),
             Series.series_number,

@@ -275,7 +275,8 @@ def search(
     series_uid: str | None = None,
 ) -> SearchResult:
     """One page of ``level`` results visible to ``principal`` (within ``study`` / ``series_uid`` if given)."""
-    scope = scope_of_principal(session, principal)  # the consent facts, loaded once for both filters
+    # The consent facts, loaded once for both filters (inside a study: the very facts its authorization weighed).
+    scope = study.scope if study is not None and study.scope is not None else scope_of_principal(session, principal)
     ctx = _Context(
         session=session,
         visible=instances_in_scope(scope),

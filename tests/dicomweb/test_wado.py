@@ -15,6 +15,7 @@ from PIL import Image
 from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
+from imaging_cloud.access import visibility
 from imaging_cloud.demo.synthetic import SyntheticPatient
 from tests.conftest import Hospital, register
 from tests.dicomweb.conftest import SMALL_US, TwoStudies, Uploaded, multipart_parts, study_of, upload
@@ -323,3 +324,30 @@ def test_another_hospitals_instance_in_a_shared_study_is_404(
     metadata = _get(client, hospital_b, f"/studies/{b.study_uid}/metadata").json()
     assert [item["00080018"]["Value"][0] for item in metadata] == [b.sop_uid]
     assert _get(client, hospital_b, f"/studies/{b.study_uid}/thumbnail").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "{instance}",  # WADO-RS retrieve
+        "{instance}/metadata",
+        "/studies/{study}/series/{series}/instances",  # QIDO inside a series of a study
+    ],
+)
+def test_one_request_loads_the_callers_consent_facts_once(
+    client: TestClient, hospital_a: Hospital, two_studies: TwoStudies, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The study's authorization and the instance filter weigh the same facts, loaded a single time."""
+    calls: list[object] = []
+    real = visibility.load_facts
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(visibility, "load_facts", counting)
+    ct = two_studies.ct
+    url = path.format(instance=ct.instance_path[len("/dicomweb") :], study=ct.study_uid, series=ct.series_uid)
+    response = _get(client, hospital_a, url)
+    assert response.status_code == 200, response.text
+    assert len(calls) == 1
