@@ -6,8 +6,9 @@ study's series, answers 404 or 403 otherwise, and the page becomes that error pa
 (``static/js/viewer.js``) then loads each image from WADO-RS ``/rendered`` itself, with its own cookie, so every
 image shown is authorized and recorded like any other API read.
 
-The patient's name is not shown, neither on the page nor in the viewer's overlay: the stored objects are
-de-identified and no API gives a viewer the person's name.
+The patient's name is not shown, neither in the study's facts nor in the viewer's overlay: the stored objects are
+de-identified and no API gives a viewer the person's name. (A family proxy's banner names, masked, whom they act
+for, as on every page, from the proxy's own ``/me/represented``.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imaging_cloud.web.api import ApiCallFailed, ApiClient
 from imaging_cloud.web.report_display import ShownReport, shown_report
-from imaging_cloud.web.session import CurrentWebSession
+from imaging_cloud.web.session import CurrentWebSession, represented_name
 from imaging_cloud.web.sign_in import HOME_OF_ROLE
 from imaging_cloud.web.templating import render
 from imaging_cloud.web.viewer_model import (
@@ -134,4 +135,5 @@ async def study_page(
         reports=reports,
         image_count=sum(s.image_count for s in image_series),
         home=HOME_OF_ROLE.get(session.role, "/web/"),
+        acting_name=await represented_name(session),
     )
