@@ -45,6 +45,7 @@ if __package__ in (None, ""):  # run as a file: make ``bench`` and ``tests`` imp
 
 import httpx
 import psycopg
+from pydicom.uid import generate_uid
 
 from bench.ingest import (
     BATCH,
@@ -52,11 +53,12 @@ from bench.ingest import (
     build_corpus,
     free_port,
     prepare_service,
+    process_tree_rss_kib,
     register_uploader,
     start_server,
     stow,
 )
-from imaging_cloud.demo.synthetic import SyntheticPatient, make_patient
+from imaging_cloud.demo.synthetic import StudySpec, SyntheticPatient, make_patient, make_study
 from tests.s3_server import running_s3_server  # the same throwaway SeaweedFS the test suite uses
 
 NETNS_MARK = "IC_BENCH_IN_NETNS"
@@ -297,6 +299,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated subset of embedded, pg+s3, orthanc",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 60 CT + 2 US + 2 CR")
+    parser.add_argument(
+        "--memory-gb",
+        type=float,
+        default=0.0,
+        help="also send one STOW request of this many GB of multi-frame US objects to a one-process embedded server "
+        "and print its peak RSS (goal: under 300 MiB); with --targets '' only this runs",
+    )
+    parser.add_argument(
+        "--memory-frames", type=int, default=200, help="frames (640x480, 8-bit) per multi-frame object for --memory-gb"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.ct, args.us, args.cr = 60, 2, 2
@@ -304,7 +316,65 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.targets) - {"embedded", "pg+s3", "orthanc"}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if not args.targets and args.memory_gb <= 0:
+        parser.error("nothing to run: name a target or give --memory-gb")
+    if args.memory_gb < 0 or args.memory_frames < 1:
+        parser.error("--memory-gb must be positive and --memory-frames at least 1")
     return args
+
+
+def build_multiframe(root: Path, gigabytes: float, frames: int, patient: SyntheticPatient) -> list[Path]:
+    """Enough ``frames``-frame 640x480 US objects (one generated, the rest copies under new UIDs) for ``gigabytes``."""
+    spec = StudySpec("US", "ABDOMEN", "腹部超声", instances=1, rows=480, columns=640, frames=frames)
+    [template] = make_study(patient, spec, patient_id="BENCH-0", seed=30_000)
+    files: list[Path] = []
+    size = 0
+    while size < gigabytes * 1e9:
+        sop_uid = generate_uid()
+        template.SOPInstanceUID = sop_uid
+        template.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        path = root / f"{sop_uid}.dcm"
+        template.save_as(path, enforce_file_format=True)
+        files.append(path)
+        size += path.stat().st_size
+    return files
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The kernel's high-water mark of ``pid``'s resident set (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def run_memory(root: Path, patients: list[SyntheticPatient], args: argparse.Namespace) -> None:
+    """One STOW request of ``--memory-gb`` GB of multi-frame objects into a one-process server: its peak RSS."""
+    folder = root / "multiframe"
+    folder.mkdir()
+    files = build_multiframe(folder, args.memory_gb, args.memory_frames, patients[0])
+    size = sum(path.stat().st_size for path in files)
+    settings = prepare_service(root / "service-memory", patients)
+    port = free_port()
+    server = start_server(settings, port, 1)  # one process: the one whose memory is measured
+    try:
+        base = f"http://127.0.0.1:{port}"
+        token = register_uploader(base, patients)
+        before = process_tree_rss_kib(server.pid)
+        with RssSampler(server.pid) as sampled, httpx.Client(base_url=base) as client:
+            started = time.perf_counter()
+            stow(client, token, files)
+            seconds = time.perf_counter() - started
+        high_water = peak_rss_kib(server.pid)
+    finally:
+        stop(server)
+    print(
+        f"\nmemory: one STOW request of {size / 1e9:.2f} GB ({len(files)} US objects of {args.memory_frames} frames, "
+        f"{size / len(files) / 1e6:.0f} MB each) into one embedded server process: {seconds:.1f} s; RSS before "
+        f"{before / 1024:.0f} MiB, peak sampled {sampled.peak_kib / 1024:.0f} MiB, VmHWM {high_water / 1024:.0f} MiB"
+    )
+    verdict = "MET" if high_water < 300 * 1024 else "NOT MET"
+    print(f"goal server peak RSS < 300 MiB during a 2 GB multi-frame upload: {high_water / 1024:.0f} MiB -> {verdict}")
 
 
 def main() -> None:
@@ -319,25 +389,34 @@ def main() -> None:
     patients = [make_patient(rng) for _ in range(5)]
     with tempfile.TemporaryDirectory(prefix="ic-bench-vs-orthanc-") as tmp:
         root = Path(tmp)
-        corpus = root / "corpus"
-        corpus.mkdir()
-        t0 = time.perf_counter()
-        files = build_corpus(corpus, args.ct, args.us, patients, cr=args.cr)
-        total_bytes = sum(p.stat().st_size for p in files)
-        described = f"{args.ct} CT + {args.us} US + {args.cr} CR = {len(files)} instances, {total_bytes / 1e6:.0f} MB"
-        print(f"corpus: {described} (built in {time.perf_counter() - t0:.1f} s)", flush=True)
+        if args.targets:
+            run_targets(root, patients, args)
+        if args.memory_gb > 0:
+            print("running the memory check ...", flush=True)
+            run_memory(root, patients, args)
 
-        runners: dict[str, Callable[[], Result]] = {
-            "orthanc": lambda: run_orthanc(root, files, args),
-            "embedded": lambda: run_imaging_cloud("embedded", root, files, patients, args, {}),
-            "pg+s3": lambda: run_pg_s3(root, files, patients, args),
-        }
-        results: list[Result] = []
-        for target in ("orthanc", "embedded", "pg+s3"):
-            if target in args.targets:
-                print(f"running {target} ...", flush=True)
-                results.append(runners[target]())
-        print_table(results, total_bytes, args, described)
+
+def run_targets(root: Path, patients: list[SyntheticPatient], args: argparse.Namespace) -> None:
+    """The side-by-side ingest run: one corpus into each target in turn, then the table."""
+    corpus = root / "corpus"
+    corpus.mkdir()
+    t0 = time.perf_counter()
+    files = build_corpus(corpus, args.ct, args.us, patients, cr=args.cr)
+    total_bytes = sum(p.stat().st_size for p in files)
+    described = f"{args.ct} CT + {args.us} US + {args.cr} CR = {len(files)} instances, {total_bytes / 1e6:.0f} MB"
+    print(f"corpus: {described} (built in {time.perf_counter() - t0:.1f} s)", flush=True)
+
+    runners: dict[str, Callable[[], Result]] = {
+        "orthanc": lambda: run_orthanc(root, files, args),
+        "embedded": lambda: run_imaging_cloud("embedded", root, files, patients, args, {}),
+        "pg+s3": lambda: run_pg_s3(root, files, patients, args),
+    }
+    results: list[Result] = []
+    for target in ("orthanc", "embedded", "pg+s3"):
+        if target in args.targets:
+            print(f"running {target} ...", flush=True)
+            results.append(runners[target]())
+    print_table(results, total_bytes, args, described)
 
 
 if __name__ == "__main__":
