@@ -9,6 +9,7 @@ person's pseudonym. Times are shown and typed in the service's local zone (the o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -253,6 +254,10 @@ def _notice(params: Mapping[str, str]) -> tuple[str, str] | None:
 
 #: Text filters the API matches exactly, with the API's length limits.
 TEXT_FILTERS: dict[str, int] = {"actor": 128, "patient": 64, "institution": 64, "basis": 128, "target": 128}
+#: What a national ID looks like: never sent on as a filter (the person search takes it, in a POST body).
+NATIONAL_ID_SHAPE = re.compile(r"\d{17}[\dXx]|\d{15}")
+#: The same, as the inputs' ``pattern`` (the browser refuses to put an ID into the address in the first place).
+NOT_AN_IDENTIFIER_PATTERN = r"(?!\d{17}[\dXx]$|\d{15}$).*"
 
 
 @dataclass(frozen=True)
@@ -266,15 +271,21 @@ class TrailQuery:
     after_seq: int = 0
     problems: tuple[str, ...] = ()
     """Names of the filters that were not valid."""
+    identifier_typed: bool = False
+    """A text filter looked like a national ID (not searched, not shown again)."""
 
     @classmethod
     def of(cls, params: Mapping[str, str], clock: Clock) -> TrailQuery:
         values: dict[str, str] = {}
         shown: dict[str, str] = {}
         problems: list[str] = []
+        identifier_typed = False
         for name, limit in TEXT_FILTERS.items():
             text = params.get(name, "").strip()
-            if text:
+            if NATIONAL_ID_SHAPE.fullmatch(text):
+                identifier_typed = True
+                problems.append(name)
+            elif text:
                 shown[name] = text
                 if len(text) > limit:
                     problems.append(name)
@@ -305,7 +316,13 @@ class TrailQuery:
             problems.append("until")
         after = params.get("after_seq", "")
         after_seq = int(after) if after.isdigit() and len(after) < 19 else 0
-        return cls(values=values, shown=shown, after_seq=after_seq, problems=tuple(problems))
+        return cls(
+            values=values,
+            shown=shown,
+            after_seq=after_seq,
+            problems=tuple(problems),
+            identifier_typed=identifier_typed,
+        )
 
     @property
     def filtered(self) -> bool:
@@ -336,6 +353,7 @@ async def trail(request: Request, session: WebSession = AuditorSession) -> Respo
     checkpoints = await session.api.get("/audit/checkpoints")
     events: list[dict[str, Any]] = []
     next_url = None
+    newest_from = max(0, int(verification["last_seq"]) - PAGE_SIZE)
     if not query.problems:
         found = await session.api.get(
             "/audit/events", **query.values, after_seq=query.after_seq or None, limit=PAGE_SIZE
@@ -353,12 +371,16 @@ async def trail(request: Request, session: WebSession = AuditorSession) -> Respo
         events=events,
         next_url=next_url,
         first_url=query.page_url() if query.after_seq else None,
+        latest_url=query.page_url(newest_from)
+        if not query.filtered and newest_from - query.after_seq >= PAGE_SIZE
+        else None,
         labels=labels,
         actions=labels.choices(ACTION_LABELS),
         decisions=labels.choices(DECISION_LABELS),
         clock=clock,
         zone=clock.zone.key,
         export_limit=EXPORT_LIMIT,
+        not_an_identifier=NOT_AN_IDENTIFIER_PATTERN,
         notice=_notice(request.query_params),
     )
 
@@ -447,8 +469,8 @@ async def flags(request: Request, session: WebSession = AuditorSession) -> Respo
     if view.before_seq is not None:
         params.update(before_seq=view.before_seq, before_id=view.before_id)
     found = await session.api.get("/audit/flags", **params)
-    first_page = view.before_seq is None
-    sessions = await _break_glass_sessions(session, view.show) if first_page else []
+    with_sessions = view.before_seq is None and view.kind in {"", "break-glass"}
+    sessions = await _break_glass_sessions(session, view.show) if with_sessions else []
     labels = Labels(gettext_for(request))
     next_url = (
         view.url(before_seq=found["next_before_seq"], before_id=found["next_before_id"])
@@ -462,7 +484,7 @@ async def flags(request: Request, session: WebSession = AuditorSession) -> Respo
         view=view,
         flags=found["flags"],
         sessions=sessions,
-        first_page=first_page,
+        with_sessions=with_sessions,
         next_url=next_url,
         labels=labels,
         shows=labels.choices(SHOW_CHOICES),
@@ -475,24 +497,20 @@ async def flags(request: Request, session: WebSession = AuditorSession) -> Respo
     )
 
 
-def _back_to_flags(request: Request, show: str, notice: str) -> Response:
-    return redirect(request, FlagView(show=show if show in SHOW_CHOICES else "open").url(notice=notice))
-
-
-async def _review(request: Request, session: WebSession, api_path: str, note: str, show: str, done: str) -> Response:
-    """Post a review note to the API and go back to the list (PRG); a review that lost a race is said so."""
+async def _review(request: Request, session: WebSession, api_path: str, note: str, done: str) -> Response:
+    """Post a review note to the API and go back to the list the form was on (PRG); a lost race is said so."""
+    form = await request.form()
+    back = FlagView.of({name: str(form.get(name, "")) for name in ("show", "kind")})
     note = note.strip()
     if not NOTE_MIN <= len(note) <= NOTE_MAX:
-        return _back_to_flags(request, show, "note-too-short")
+        return redirect(request, back.url(notice="note-too-short"))
     try:
         await session.api.post(api_path, {"note": note})
     except ApiCallFailed as failure:
-        if failure.status == 409:
-            return _back_to_flags(request, show, "already-reviewed")
-        if failure.status == 404:
-            return _back_to_flags(request, show, "not-found")
+        if failure.status in {404, 409}:
+            return redirect(request, back.url(notice="already-reviewed" if failure.status == 409 else "not-found"))
         raise
-    return _back_to_flags(request, show, done)
+    return redirect(request, back.url(notice=done))
 
 
 @router.post("/flags/{flag_id}/review")
@@ -501,11 +519,10 @@ async def review_flag(
     _csrf: CsrfChecked,
     flag_id: Annotated[str, Path(min_length=1, max_length=256)],
     note: Annotated[str, Form(max_length=2000)] = "",
-    show: Annotated[str, Form(max_length=16)] = "open",
     session: WebSession = AuditorSession,
 ) -> Response:
     path = f"/audit/flags/{quote(flag_id, safe='')}/review"
-    return await _review(request, session, path, note, show, "flag-reviewed")
+    return await _review(request, session, path, note, "flag-reviewed")
 
 
 @router.post("/break-glass/{session_id}/review")
@@ -514,8 +531,7 @@ async def review_break_glass(
     _csrf: CsrfChecked,
     session_id: Annotated[int, Path(ge=1)],
     note: Annotated[str, Form(max_length=2000)] = "",
-    show: Annotated[str, Form(max_length=16)] = "open",
     session: WebSession = AuditorSession,
 ) -> Response:
     path = f"/audit/break-glass/{session_id}/review"
-    return await _review(request, session, path, note, show, "break-glass-reviewed")
+    return await _review(request, session, path, note, "break-glass-reviewed")
