@@ -7,6 +7,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -17,6 +18,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from auth.principals import Role
+from imaging_cloud.audit.chain import append
+from imaging_cloud.audit.entry import Actor, AuditEntry
 from imaging_cloud.audit.flags import FlagKind
 from imaging_cloud.audit.search import MAX_EXPORT
 from imaging_cloud.audit.tabular import COLUMNS
@@ -205,6 +208,11 @@ def test_an_auditor_finds_a_person_by_national_id_without_it_in_the_address(
     national_id = demo_site.seed.patients[0].national_id
     page = new_page()
     sign_in_staff(page, demo_site, "demo-auditor")
+    page.fill("#f-actor", national_id)
+    page.click("#apply-filters")  # the browser refuses: an ID never goes into the address
+    expect(page.locator("#f-actor:invalid")).to_have_count(1)
+    assert national_id not in page.url
+    page.fill("#f-actor", "")
     page.click(".person-search summary")
     page.select_option("#p-kind", "national_id")
     page.fill("#p-identifier", national_id)
@@ -280,16 +288,60 @@ def test_filters_that_are_not_valid_are_named_and_never_sent(auditor_browser: Te
     assert 'id="f-decision" name="decision" aria-invalid="true"' in page.text
     assert 'value="2026-01-01T10:00:00" aria-invalid="true"' in page.text  # the until before the since, named
     assert "export-csv" in page.text and "hidden" in page.text
+    typed_id = auditor_browser.get("/web/audit/", params={"actor": "11010119900307851X"})
+    assert "11010119900307851X" not in typed_id.text
+    assert "筛选条件中不能填写身份证号" in typed_id.text
     searched = auditor_browser.get("/web/audit/", params={"decision": "deny", "since": "2026-01-01T08:00"})
     assert 'id="filter-problems"' not in searched.text
     assert "since=2026-01-01T08%3A00%3A00%2B08%3A00" in searched.text  # the export link: Beijing time, offset kept
 
 
-def test_the_trail_pages_on_from_the_last_event_shown(auditor_browser: TestClient) -> None:
-    while 'id="next-page"' not in (first := auditor_browser.get("/web/audit/")).text:
-        pass  # each view adds three events (verify, checkpoints, search): soon there is a second page
-    assert first.text.count('class="event decision-') == auditor.PAGE_SIZE
-    second = auditor_browser.get("/web/audit/", params={"after_seq": auditor.PAGE_SIZE})
-    assert f'data-seq="{auditor.PAGE_SIZE + 1}"' in second.text
-    assert f'data-seq="{auditor.PAGE_SIZE}"' not in second.text
-    assert 'id="first-page"' in second.text
+def test_the_trail_pages_on_from_the_last_event_shown(auditor_browser: TestClient, runtime: Runtime) -> None:
+    with runtime.units() as uow:  # a trail of 120 sign-ins, written the way the recorder writes them
+        for number in range(120):
+            signed_in = AuditEntry(
+                Actor(f"account:{number}", role="doctor"),
+                AuditAction.SIGN_IN,
+                AuditDecision.ALLOW,
+                "credentials matched",
+                200,
+                basis="credentials",
+            )
+            append(uow.session, signed_in)
+    first = auditor_browser.get("/web/audit/").text
+    assert first.count('class="event decision-') == auditor.PAGE_SIZE
+    assert 'data-seq="1"' in first and 'id="first-page"' not in first
+    second = auditor_browser.get("/web/audit/", params={"after_seq": auditor.PAGE_SIZE}).text
+    assert f'data-seq="{auditor.PAGE_SIZE + 1}"' in second
+    assert f'data-seq="{auditor.PAGE_SIZE}"' not in second
+    assert 'id="first-page"' in second and 'id="next-page"' in second
+
+    latest = re.search(r'href="/web/audit/\?after_seq=(\d+)" id="latest-page"', first)
+    assert latest is not None
+    assert int(latest.group(1)) == 120 - auditor.PAGE_SIZE  # the head the verification saw, less one page
+    newest = auditor_browser.get("/web/audit/", params={"after_seq": latest.group(1)}).text
+    assert 'data-seq="120"' in newest and 'id="latest-page"' not in newest
+
+
+def test_a_review_is_posted_once_and_a_second_one_is_told_it_came_too_late(
+    auditor_browser: TestClient, runtime: Runtime
+) -> None:
+    hospital = {"Authorization": f"Bearer {mint_token(runtime, Role.HOSPITAL, 'HOSP-A', subject='client:HOSP-A')}"}
+    for _ in range(5):
+        assert auditor_browser.get("/audit/events", headers=hospital).status_code == 403
+    listed = auditor_browser.get("/web/audit/flags", params={"kind": "repeated-denials"})
+    flag_id = re.search(r'data-flag-id="(repeated-denials\.[^"]+)"', listed.text)
+    assert flag_id is not None
+    form = {"csrf_token": auditor_browser.cookies["ic_csrf"], "show": "open", "kind": "repeated-denials"}
+    action = f"/web/audit/flags/{flag_id.group(1)}/review"
+
+    too_short = auditor_browser.post(action, data={**form, "note": " x "})
+    assert too_short.status_code == 303
+    assert too_short.headers["location"] == "/web/audit/flags?show=open&kind=repeated-denials&notice=note-too-short"
+    done = auditor_browser.post(action, data={**form, "note": "A misconfigured interface engine; fixed."})
+    assert done.headers["location"].endswith("notice=flag-reviewed")
+    again = auditor_browser.post(action, data={**form, "note": "Reviewed twice by mistake."})
+    assert again.headers["location"].endswith("notice=already-reviewed")
+    reviewed = auditor_browser.get("/web/audit/flags", params={"show": "reviewed"})
+    assert "A misconfigured interface engine; fixed." in reviewed.text
+    assert "Reviewed twice by mistake." not in reviewed.text
