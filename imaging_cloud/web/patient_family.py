@@ -2,9 +2,9 @@
 act for, and acting for one of them — then back to one's own account.
 
 Acting for someone is the API's proxy token (``POST /auth/act-for``, asked with the patient's own token): the
-browser then calls the API with it and the banner of every page says whom it acts for (``session.act_for`` and
-``session.stop_acting`` keep the cookies). Only the patient themself manages family links and takes up the
-proxy role; a proxy token cannot (the API refuses it too).
+browser then calls the API with it and the banner of every page says whom it acts for; ``act_for`` and
+``stop_acting`` in ``imaging_cloud.web.session`` keep the cookies. Only the patient themself manages family links
+and takes up the proxy role; a proxy token cannot (the API refuses it too).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ and shows what the API answers, a refusal of the form (422: no such doctor, a ba
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
@@ -102,7 +102,10 @@ async def revoke_grant(
 
 @router.get("/{grant_id}/uses")
 async def grant_uses(
-    request: Request, grant_id: int, before: int | None = None, session: WebSession = PatientSession
+    request: Request,
+    grant_id: int,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    session: WebSession = PatientSession,
 ) -> Response:
     """Every recorded access that rested on this authorization, newest first, a page at a time."""
     grants = await session.api.get(person_path(session, "/grants"))
