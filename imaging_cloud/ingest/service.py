@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 #: Values larger than this stay on disk while the header is parsed and de-identified.
 DEFER_SIZE = 256 * 1024
+PIXEL_DATA = 0x7FE00010
 UNDEFINED_LENGTH = 0xFFFFFFFF
 #: A racing instance can lose the study, the series and the instance insert in turn; each loss is one attempt.
 _ATTEMPTS = 6
@@ -214,44 +215,45 @@ class Ingestor:
             deidentified, known = result.dataset, result.known
         series_uid = str(deidentified.SeriesInstanceUID)
         key = instance_key(study_uid, series_uid, sop_uid)
-        with tempfile.TemporaryFile(prefix="ingest-") as spool:
-            encoded = self._encode(deidentified, spool)
-            # Verify the very bytes that will be stored, not a re-encoding of the dataset.
-            findings = deidentify.verify(encoded, known, original_uids=original_uids)
-            if findings:
-                kinds = sorted({f.kind for f in findings})
-                raise _Refused(
-                    FailureReason.RESIDUAL_IDENTIFIERS,
-                    "identifiers remain after de-identification: " + ", ".join(kinds),
-                )
-            metadata = dataset_json(deidentified)
-            study = study or self._new_study(session, deidentified, metadata, study_uid, person, institution_id)
-            series = self._series(session, study, deidentified, metadata, series_uid)
-            session.add(
-                Instance(
-                    sop_uid=sop_uid,
-                    sop_class_uid=sop_class,
-                    series_id=series.id,
-                    study_id=study.id,
-                    institution_id=institution_id,
-                    instance_number=_int_or_none(deidentified.get("InstanceNumber")),
-                    number_of_frames=_int_or_none(deidentified.get("NumberOfFrames")) or 1,
-                    rows=_int_or_none(deidentified.get("Rows")),
-                    columns=_int_or_none(deidentified.get("Columns")),
-                    transfer_syntax_uid=str(deidentified.file_meta.TransferSyntaxUID),
-                    object_key=key,
-                    size=len(encoded),
-                    sha256=hashlib.sha256(encoded).hexdigest(),
-                    attributes=metadata,
-                )
+        encoded = self._encode(deidentified)
+        # The pixel data now lives in ``encoded``: drop the dataset's copy before verification parses a third.
+        deidentified.pop(PIXEL_DATA, None)
+        # Verify the very bytes that will be stored, not a re-encoding of the dataset.
+        findings = deidentify.verify(encoded, known, original_uids=original_uids)
+        if findings:
+            kinds = sorted({f.kind for f in findings})
+            raise _Refused(
+                FailureReason.RESIDUAL_IDENTIFIERS,
+                "identifiers remain after de-identification: " + ", ".join(kinds),
             )
-            # Claim the rows before writing the object: a racing upload of the same instance now blocks on (or
-            # fails at) the unique instance row before it writes anything, so no rollback can ever delete an
-            # object that another transaction is about to commit a row for.
-            session.flush()
-            spool.seek(0)
-            uow.wrote(key)
-            self._store.put(key, spool, size=len(encoded))
+        metadata = dataset_json(deidentified)
+        digest = hashlib.sha256(encoded).hexdigest()
+        study = study or self._new_study(session, deidentified, metadata, study_uid, person, institution_id)
+        series = self._series(session, study, deidentified, metadata, series_uid)
+        session.add(
+            Instance(
+                sop_uid=sop_uid,
+                sop_class_uid=sop_class,
+                series_id=series.id,
+                study_id=study.id,
+                institution_id=institution_id,
+                instance_number=_int_or_none(deidentified.get("InstanceNumber")),
+                number_of_frames=_int_or_none(deidentified.get("NumberOfFrames")) or 1,
+                rows=_int_or_none(deidentified.get("Rows")),
+                columns=_int_or_none(deidentified.get("Columns")),
+                transfer_syntax_uid=str(deidentified.file_meta.TransferSyntaxUID),
+                object_key=key,
+                size=len(encoded),
+                sha256=digest,
+                attributes=metadata,
+            )
+        )
+        # Claim the rows before writing the object: a racing upload of the same instance now blocks on (or
+        # fails at) the unique instance row before it writes anything, so no rollback can ever delete an
+        # object that another transaction is about to commit a row for.
+        session.flush()
+        uow.wrote(key)
+        self._store.put(key, io.BytesIO(encoded), size=len(encoded))
         return Stored(sop_class, study_uid, series_uid, sop_uid)
 
     def _redeem(self, session: Session, token: str, institution_id: int) -> Person:
@@ -295,16 +297,17 @@ class Ingestor:
             raise _Refused(FailureReason.RESIDUAL_IDENTIFIERS, "burned-in text remains in the pixel data")
 
     @staticmethod
-    def _encode(dataset: Dataset, spool: BinaryIO) -> bytes:
-        """Write the Part 10 encoding to ``spool`` and return it (objects are bounded by the part size limit)."""
+    def _encode(dataset: Dataset) -> bytes:
+        """The Part 10 encoding, in memory (objects are bounded by the part size limit; verification and the
+        hash need every byte anyway, and a temporary file per instance cost more than the copy it avoided)."""
+        buffer = io.BytesIO()
         try:
-            pydicom.dcmwrite(spool, dataset, enforce_file_format=True)
+            pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
         except Exception:
             raise _Refused(
                 FailureReason.CANNOT_UNDERSTAND, "the DICOM object cannot be re-encoded (truncated or corrupt)"
             ) from None
-        spool.seek(0)
-        return spool.read()
+        return buffer.getvalue()
 
     @staticmethod
     def _new_study(
