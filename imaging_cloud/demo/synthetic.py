@@ -219,6 +219,7 @@ def make_study(
             ds.WindowCenter, ds.WindowWidth = "1000", "600"
         if spec.modality == "US":
             ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+            ds.WindowCenter, ds.WindowWidth = "128", "256"  # 8-bit data: the full range
             ds.NumberOfFrames = spec.frames
             ds.FrameTime = "33.3"
             ds.BurnedInAnnotation = "NO"
