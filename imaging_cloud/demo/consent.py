@@ -96,6 +96,6 @@ def seed_consent(
         ),
         ConsentExample(
             f"patient {family_card} is family proxy of {elder_card} (view, issue codes): sign in as them, then "
-            "POST /auth/act-for"
+            "亲情账号 → 代其操作 in the portal (POST /auth/act-for in the API)"
         ),
     ]
