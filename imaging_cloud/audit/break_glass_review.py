@@ -107,7 +107,7 @@ def list_break_glass(
             BreakGlassSession.reviewed_at.is_not(None) if reviewed else BreakGlassSession.reviewed_at.is_(None)
         )
     with audit.transaction() as uow:
-        rows = [_out(row) for row in uow.session.execute(query).tuples().all()]
+        rows = [_out(row) for row in uow.session.execute(query).all()]
         audit.allow(uow.session, details={"results": len(rows), "reviewed": reviewed})
     return rows
 
@@ -119,7 +119,7 @@ def review_break_glass(
 ) -> BreakGlassOut:
     """Mark one session reviewed with a note; a session is reviewed once (409 after that)."""
     with audit.transaction() as uow:
-        row = uow.session.execute(_query().where(BreakGlassSession.id == session_id)).tuples().one_or_none()
+        row = uow.session.execute(_query().where(BreakGlassSession.id == session_id)).one_or_none()
         if row is None:
             raise NotFound("break-glass session not found", code="break-glass-not-found")
         session, pseudonym = row[0], row[1]
@@ -130,7 +130,7 @@ def review_break_glass(
         session.reviewed_by_account_id = account_id_of(principal)
         session.review_note = body.note
         uow.session.flush()
-        reviewed = uow.session.execute(_query().where(BreakGlassSession.id == session_id)).tuples().one()
+        reviewed = uow.session.execute(_query().where(BreakGlassSession.id == session_id)).one()
         audit.allow(uow.session, details={"break_glass_session": session.id})
         out = _out(reviewed)
     return out
