@@ -25,7 +25,7 @@ def elder_ref(client: TestClient, hospital_a: Hospital) -> str:
 
 def link(runtime: Runtime, represented: str, proxy: str, **rights: bool) -> int:
     with runtime.units() as uow:
-        ids = dict(uow.session.execute(select(Person.pseudonym, Person.id)).tuples().all())
+        ids = dict(uow.session.execute(select(Person.pseudonym, Person.id)).all())
         row = ProxyLink(person_id=ids[represented], proxy_person_id=ids[proxy], **rights)
         uow.session.add(row)
         uow.session.flush()
