@@ -41,6 +41,13 @@ def _fields_named(detail: Any) -> tuple[tuple[str, ...], ...]:
     )
 
 
+def refuse_climbing(path: str) -> None:
+    """A path a page built from its own path parameters may not climb out of the resource it names (``..``, an
+    encoded slash): the API would still authorize whatever it reached, but the page would show what it did not ask."""
+    if any(segment in {".", ".."} for segment in path.split("?", 1)[0].split("/")) or "%2" in path.lower():
+        raise ApiCallFailed(404, "not-found", "no such resource")
+
+
 class ApiClient:
     """Calls the API as ``token``'s holder (or anonymously for sign-in) on behalf of one browser request."""
 
@@ -70,13 +77,8 @@ class ApiClient:
         json: Any | None = None,
         data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """The API's answer; any status of 400 or more raises ``ApiCallFailed`` with the API's error code.
-
-        A path a page built from its own path parameters may not climb out of the resource it names (``..``): the
-        API would still authorize whatever it reached, but the page would show something it did not mean to ask.
-        """
-        if any(segment in {".", ".."} for segment in path.split("?", 1)[0].split("/")) or "%2" in path.lower():
-            raise ApiCallFailed(404, "not-found", "no such resource")
+        """The API's answer; any status of 400 or more raises ``ApiCallFailed`` with the API's error code."""
+        refuse_climbing(path)
         async with self._client() as client:
             response = await client.request(method, path, params=params, json=json, data=data)
         if response.status_code >= 400:
