@@ -155,7 +155,7 @@ def _session_requests(
     """Patient sign-in (EHC and development EHC), sign-out, and taking up a proxy link held for a family member."""
     relative = register(client, hospital, make_patient(random.Random(6)), "MRN-FAMILY")
     with runtime.units() as uow:
-        ids = dict(uow.session.execute(select(Person.pseudonym, Person.id)).tuples().all())
+        ids = dict(uow.session.execute(select(Person.pseudonym, Person.id)).all())
         own = next(pseudonym for pseudonym in ids if pseudonym != relative)
         uow.session.add(ProxyLink(person_id=ids[relative], proxy_person_id=ids[own]))
     patient_token = runtime.issuer.issue(
