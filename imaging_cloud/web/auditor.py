@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from auth.principals import Role
 from imaging_cloud.web.api import ApiCallFailed
 from imaging_cloud.web.csrf import CsrfChecked
+from imaging_cloud.web.i18n import N_
 from imaging_cloud.web.session import WebSession, require_roles
 from imaging_cloud.web.templating import gettext_for, redirect, render
 
@@ -33,11 +34,6 @@ FLAG_PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
 """The most events one export holds (the API's ``MAX_EXPORT``; a test keeps them equal)."""
 NOTE_MIN, NOTE_MAX = 3, 1000
-
-
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention Babel's extractor looks for)
-    """Marks a message id for the catalog; it is translated when shown (``Labels``)."""
-    return message
 
 
 # -- the audit vocabulary in words (values are the API's; a test keeps the tables complete) ------------------------

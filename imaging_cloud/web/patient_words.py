@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention Babel's extractor looks for)
-    """Marks a message for the catalog; it is translated where it is shown, in the reader's language."""
-    return message
-
+from imaging_cloud.web.i18n import N_
 
 MODALITY_NAMES: dict[str, str] = {
     "CT": N_("CT scan"),
